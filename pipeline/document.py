@@ -1,0 +1,38 @@
+"""The document record that flows between stages, and the rejection record that leaves them.
+
+A document is a plain, JSON-serialisable dict (Beam pickles it cheaply and it is written as is):
+
+    id        str   the input record's own `id` where it has one, else derived stably from the source
+                    (the WARC-Record-ID, or "<file name>:<record position>"); never random
+    source    str   the file or URL it was read from
+    url       str   the page URL, when known (WARC-Target-URI, a `url` field); else absent or None
+    date      str   crawl or publication date when known (ISO 8601); else absent or None
+    text      str   plain text, once there is some (readers of text formats set it directly)
+    html      str   decoded HTML still to be extracted (set by HTML and WARC response readers; the
+                    extract stage replaces it with `text`)
+    lang, lang_score          set by the language stage
+    <signal>  number          each quality signal a stage computed, as a top-level key
+
+Kept documents are written with `html` removed. Stages never mutate their input dict; they yield
+a new one (`{**doc, ...}`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# Fields that describe where a document came from; copied onto its rejection record.
+PROVENANCE_FIELDS = ("id", "source", "url")
+
+
+def rejection(doc: dict[str, Any], stage: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """The record written to `rejected/` for a dropped document.
+
+    It carries the document's text too (when it has any), so nothing dropped is lost: users can
+    audit a rule or recover what it removed. `extra` holds the signals that decided it, and
+    `duplicate_of` for duplicates.
+    """
+    record = {key: doc.get(key) for key in PROVENANCE_FIELDS}
+    record.update(stage=stage, reason=reason, **extra)
+    if doc.get("text"):
+        record["text"] = doc["text"]
+    return record

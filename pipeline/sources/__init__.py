@@ -1,0 +1,1 @@
+"""Readers that turn source files and URLs into documents."""

@@ -1,0 +1,7 @@
+"""Placeholder: its owner replaces this module."""
+from dataclasses import dataclass
+
+
+@dataclass
+class ReadConfig:
+    pass

@@ -1,0 +1,1 @@
+"""One composite PTransform per pipeline stage; each only wires pure functions from `pipeline.text`."""
