@@ -1,0 +1,29 @@
+# Two entry points for a new machine: `make demo` and `make test`. Each builds .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU build by default so a laptop or CI box does not download CUDA; override for GPU machines.
+TORCH_SPEC ?= torch==2.13.0
+# A local torch wheel cache is used when present (as on the project's build machines).
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test bench clean-demo
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) "$(TORCH_SPEC)" || $(PIP_INSTALL) "$(TORCH_SPEC)" --index-url https://download.pytorch.org/whl/cpu
+	$(PIP_INSTALL) -e ".[dev,hf]"
+	touch $@
+
+demo: $(VENV)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -n 2
+
+bench: $(VENV)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash bench/run_all.sh
+
+clean-demo:
+	rm -rf out/demo

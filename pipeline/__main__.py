@@ -1,0 +1,37 @@
+"""`python -m pipeline {clean,tokenize,verify,inspect,train-quality}`."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from pipeline.cli import OneLineParser
+
+COMMANDS = {
+    "clean": ("pipeline.commands.clean", "clean raw web data into cleaned/ documents"),
+    "tokenize": ("pipeline.commands.tokenize", "encode cleaned documents into token shards"),
+    "verify": ("pipeline.commands.verify", "check every shard, index and checksum"),
+    "inspect": ("pipeline.commands.inspect", "print a document or token range of the shards"),
+    "train-quality": ("pipeline.commands.train_quality", "train a fastText quality classifier"),
+}
+# Commands that run a Beam pipeline accept Beam's own options besides theirs.
+BEAM_COMMANDS = {"clean", "tokenize"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = OneLineParser(prog="python -m pipeline", description="Corpus cleaning and tokenization pipeline.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        modules[name] = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        modules[name].add_arguments(sub)
+    if argv and argv[0] in BEAM_COMMANDS:
+        args, beam_args = parser.parse_known_args(argv)
+        return modules[args.command].run(args, beam_args)
+    args = parser.parse_args(argv)
+    return modules[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

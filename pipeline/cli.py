@@ -1,0 +1,37 @@
+"""Command-line plumbing shared by `python -m pipeline`, `python -m tokenizer` and `python -m train`.
+
+Beam-free. Errors a user can cause end as one line on stderr and a non-zero exit: 2 for bad
+arguments (as argparse does), 1 for everything that went wrong while working.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+USAGE_ERROR = 2
+RUN_ERROR = 1
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (`prog: error: ...`) and exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's signature
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def fail(prog: str, message: str, code: int = RUN_ERROR) -> int:
+    """Print a one-line error for `prog` and return the exit code to use."""
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
+    print(f"{prog}: error: {first_line}", file=sys.stderr)
+    return code
+
+
+def parse_key_values(pairs: list[str], prog: str) -> dict[str, str]:
+    """Parse `key=value` strings (from `--set`) into a dict; a malformed one is a usage error."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(fail(prog, f"--set expects key=value, got {pair!r}", USAGE_ERROR))
+        overrides[key.strip()] = value.strip()
+    return overrides

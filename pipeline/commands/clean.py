@@ -1,0 +1,108 @@
+"""`python -m pipeline clean`: raw web data in, cleaned/ rejected/ stats.json report.html out."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline import config_io
+from pipeline.cli import USAGE_ERROR, fail, parse_key_values
+from pipeline.config import STAGES, CleanConfig
+from pipeline.fileio import join, read_bytes
+from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.sources import SourceError, expand_sources
+from pipeline.stages.write import shard_name
+
+PROG = "pipeline clean"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", nargs="+", required=True, metavar="SRC",
+                        help="files, directories, globs, gs:// or http(s):// URLs, or @list.txt files of them")
+    parser.add_argument("--output", required=True, metavar="OUT", help="output directory (any Beam FileSystems path)")
+    parser.add_argument("--config", metavar="FILE", help="TOML file of CleanConfig settings")
+    parser.add_argument("--langs", help="languages to keep, e.g. en,de; 'all' keeps every language and labels it")
+    parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
+    parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config key, e.g. --set quality.gopher.min_words=20 (repeatable)")
+    parser.epilog = "Any other --flag is passed to Beam, e.g. --runner=DataflowRunner --project=... --region=..."
+
+
+def build_config(args: argparse.Namespace) -> CleanConfig:
+    overrides = parse_key_values(args.set, PROG)
+    if args.stages is not None:
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown or not stages:
+            raise config_io.ConfigError(f"unknown stage {unknown[0] if unknown else '(none)'!r}; "
+                                        f"choose from {','.join(STAGES)}")
+        overrides["stages"] = ",".join(stages)
+    if args.langs is not None:
+        overrides["lang.langs"] = args.langs
+    if args.num_shards is not None:
+        overrides["output.num_shards"] = str(args.num_shards)
+    config = config_io.load(CleanConfig, args.config, overrides)
+    if config.output.num_shards < 1:
+        raise config_io.ConfigError(f"output.num_shards must be at least 1, got {config.output.num_shards}")
+    return config
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    unknown = unknown_beam_flags(beam_args)
+    if unknown:
+        return fail(PROG, f"unrecognized arguments: {' '.join(unknown)}", USAGE_ERROR)
+    try:
+        config = build_config(args)
+    except config_io.ConfigError as e:
+        return fail(PROG, str(e), USAGE_ERROR)
+    try:
+        sources = expand_sources(args.input, config.read)
+    except SourceError as e:
+        return fail(PROG, str(e), USAGE_ERROR)
+
+    out_dir = args.output.rstrip("/")
+    started = time.time()
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    try:
+        from pipeline.graph import build_clean
+
+        pipeline = make_pipeline(beam_args)
+        build_clean(pipeline, sources, config, out_dir)
+        pipeline.run().wait_until_finish()
+        stats = json.loads(read_bytes(join(out_dir, "stats.json")))
+        _remove_stale_shards(out_dir, config.output.num_shards)
+    except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
+        return fail(PROG, f"{type(e).__name__}: {e}")
+    finally:
+        _remove_temporary_files(out_dir)
+    rejected = sum(stats["rejected"].values())
+    top = ", ".join(f"{reason} {n}" for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1])[:4])
+    print(f"clean: {stats['input_docs']} documents in, {stats['kept_docs']} kept, {rejected} rejected"
+          f"{' (' + top + ')' if top else ''} in {time.time() - started:.1f}s → {out_dir}/cleaned, "
+          f"report {out_dir}/report.html")
+    return 0
+
+
+def _remove_stale_shards(out_dir: str, num_shards: int) -> None:
+    """Delete part files left by an earlier run that wrote more shards than this one."""
+    current = {shard_name(i) for i in range(num_shards)}
+    for sub in ("cleaned", "rejected"):
+        pattern = join(out_dir, sub, "part-*.jsonl.gz")
+        stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list
+                 if FileSystems.split(m.path)[1] not in current]
+        if stale:
+            FileSystems.delete(stale)
+
+
+def _remove_temporary_files(out_dir: str) -> None:
+    try:
+        matches = FileSystems.match([join(out_dir, "*", ".*.tmp-*"), join(out_dir, ".*.tmp-*")])
+        leftovers = [m.path for r in matches for m in r.metadata_list]
+        if leftovers:
+            FileSystems.delete(leftovers)
+    except Exception:  # cleanup is best effort: the real error, if any, is already reported
+        pass

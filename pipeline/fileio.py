@@ -1,0 +1,56 @@
+"""File output through Beam FileSystems (local disk, gs://, ...), always atomic.
+
+Beam FileSystems is imported lazily-cheap (it does not start a pipeline), so Beam-free callers
+should not use this module; it serves the pipeline commands and stages.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import uuid
+from typing import Any, Iterable
+
+from apache_beam.io.filesystems import FileSystems
+
+
+def join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the whole file or none of it.
+
+    The bytes go to a hidden temporary name beside the target, then one rename publishes them;
+    a crash in between leaves only the temporary file, never a half-written `path`.
+    """
+    directory, name = FileSystems.split(path)
+    temporary = FileSystems.join(directory, f".{name}.tmp-{uuid.uuid4().hex}")
+    FileSystems.mkdirs(directory) if not FileSystems.exists(directory) else None
+    with FileSystems.create(temporary) as f:
+        f.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """Gzip with a zero timestamp and no file name, so equal input gives equal bytes."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as f:
+        f.write(data)
+    return buffer.getvalue()
+
+
+def jsonl_bytes(records: Iterable[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode("utf-8")
+
+
+def ensure_dir(path: str) -> None:
+    if not FileSystems.exists(path):
+        FileSystems.mkdirs(path)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type="uncompressed") as f:
+        return f.read()

@@ -1,0 +1,83 @@
+"""Count what every stage kept and dropped, then write `stats.json` and `report.html`."""
+from __future__ import annotations
+
+import json
+
+import apache_beam as beam
+
+from pipeline import stats as tally
+from pipeline.fileio import atomic_write, join
+from pipeline.report import EXAMPLES_PER_REASON, SNIPPET_CHARS, render_report
+
+DOWNLOAD_FAILED = "download_failed"
+
+
+def _sum_pairs(pairs):
+    docs = size = 0
+    for d, s in pairs:
+        docs += d
+        size += s
+    return docs, size
+
+
+def _example(record: dict) -> dict:
+    trimmed = {k: v for k, v in record.items() if k in ("id", "source", "url", "reason", "duplicate_of", "error")}
+    trimmed["text"] = (record.get("text") or "")[:SNIPPET_CHARS]
+    return trimmed
+
+
+def _write_summary(tallies: list, out_dir: str, stages: list[str]) -> dict:
+    examples = {key: value for kind, key, value in tallies if kind == tally.EXAMPLES}
+    stats = tally.assemble_stats(tallies, stages)
+    tally.check_invariant(stats)
+    atomic_write(join(out_dir, "stats.json"), (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(join(out_dir, "report.html"), render_report(stats, examples).encode("utf-8"))
+    return stats
+
+
+class Summarize(beam.PTransform):
+    """Input: a dict `{stage: (kept, rejected)}` for every stage that ran, plus "final" for the output.
+
+    Writes `stats.json` and `report.html` into `out_dir` and returns a one-element PCollection
+    holding the stats dict.
+    """
+
+    def __init__(self, out_dir: str, stages: list[str]):
+        super().__init__()
+        self._out_dir = out_dir
+        self._stages = stages
+
+    def expand(self, flows):
+        pipeline = next(iter(flows.values()))[0].pipeline
+        pieces = []
+        for stage, (kept, rejected) in flows.items():
+            pieces.append(kept | f"Kept{stage}" >> beam.Map(lambda d, stage=stage: (stage, (1, tally.document_bytes(d))))
+                          | f"SumKept{stage}" >> beam.CombinePerKey(_sum_pairs)
+                          | f"TagKept{stage}" >> beam.Map(lambda kv: (tally.STAGE_KEPT, *kv)))
+            pieces.append(rejected | f"Dropped{stage}" >> beam.Map(lambda r, stage=stage: (stage, (1, tally.document_bytes(r))))
+                          | f"SumDropped{stage}" >> beam.CombinePerKey(_sum_pairs)
+                          | f"TagDropped{stage}" >> beam.Map(lambda kv: (tally.STAGE_DROPPED, *kv)))
+        final = flows[self._stages[-1] if self._stages else tally.READ_STAGE][0]
+        rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten(pipeline=pipeline)
+        pieces += [
+            rejected | "Reasons" >> beam.Map(lambda r: (r["reason"], 1)) | "SumReasons" >> beam.CombinePerKey(sum)
+            | "TagReasons" >> beam.Map(lambda kv: (tally.REASON, *kv)),
+            final | "KeptLangs" >> beam.FlatMap(lambda d: [(d["lang"], 1)] if d.get("lang") else [])
+            | "SumKeptLangs" >> beam.CombinePerKey(sum) | "TagKeptLangs" >> beam.Map(lambda kv: (tally.KEPT_LANG, *kv)),
+            rejected | "DroppedLangs" >> beam.FlatMap(
+                lambda r: [(r["lang"], 1)] if r.get("stage") == "lang" and r.get("lang") else [])
+            | "SumDroppedLangs" >> beam.CombinePerKey(sum)
+            | "TagDroppedLangs" >> beam.Map(lambda kv: (tally.DROPPED_LANG, *kv)),
+            rejected | "FailedUrls" >> beam.FlatMap(
+                lambda r: [(tally.FAILED_URL, r.get("url") or r.get("source"), r.get("error", ""))]
+                if r["reason"] == DOWNLOAD_FAILED else []),
+            rejected | "ExampleKeys" >> beam.Map(lambda r: (r["reason"], _example(r)))
+            | "Examples" >> beam.combiners.Top.SmallestPerKey(EXAMPLES_PER_REASON, key=lambda r: r.get("id") or "")
+            | "TagExamples" >> beam.Map(lambda kv: (tally.EXAMPLES, *kv)),
+        ]
+        return (
+            pieces
+            | "AllTallies" >> beam.Flatten()
+            | "Gather" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(_write_summary, self._out_dir, self._stages)
+        )

@@ -1,0 +1,47 @@
+import gzip
+import json
+
+import apache_beam as beam
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from pipeline.fileio import atomic_write
+from pipeline.stages.write import WriteJsonlShards
+
+
+def _write(records, directory, num_shards):
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        p | beam.Create(records) | WriteJsonlShards(str(directory), num_shards, drop_fields=("html",))
+
+
+def _read_all(directory):
+    files = sorted(directory.glob("part-*.jsonl.gz"))
+    return files, [[json.loads(line) for line in gzip.open(f, "rt", encoding="utf-8")] for f in files]
+
+
+def test_shards_are_sorted_complete_and_byte_identical(tmp_path):
+    records = [{"id": f"doc-{i:03d}", "text": f"text {i} ünïcödé", "html": "<p>x</p>"} for i in range(50)]
+    _write(records, tmp_path / "a", 4)
+    _write(list(reversed(records)), tmp_path / "b", 4)
+    files_a, shards_a = _read_all(tmp_path / "a")
+    files_b, _ = _read_all(tmp_path / "b")
+    assert [f.name for f in files_a] == [f"part-{i:05d}.jsonl.gz" for i in range(4)]
+    assert [f.read_bytes() for f in files_a] == [f.read_bytes() for f in files_b]
+    rows = [row for shard in shards_a for row in shard]
+    assert sorted(r["id"] for r in rows) == [r["id"] for r in records]
+    assert all("html" not in r for r in rows)
+    for shard in shards_a:
+        assert [r["id"] for r in shard] == sorted(r["id"] for r in shard)
+
+
+def test_every_shard_exists_even_when_empty(tmp_path):
+    _write([{"id": "only", "text": "x"}], tmp_path, 3)
+    files, shards = _read_all(tmp_path)
+    assert len(files) == 3 and sum(len(s) for s in shards) == 1
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "sub" / "stats.json"
+    atomic_write(str(target), b"{}")
+    atomic_write(str(target), b'{"a": 1}')
+    assert target.read_bytes() == b'{"a": 1}'
+    assert [p.name for p in target.parent.iterdir()] == ["stats.json"]
