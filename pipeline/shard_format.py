@@ -18,7 +18,19 @@ Header of `.idx`: magic b"GPTINDEX", version uint32, 4 bytes of zeros, num_docs 
 bytes. Document k spans tokens [offsets[k], offsets[k + 1]); offsets[0] == 0 and
 offsets[num_docs] == num_tokens.
 
-`manifest.json` in the same directory lists the shards in order (see `MANIFEST_NAME`).
+`manifest.json` in the same directory lists the shards in order (see `build_manifest`):
+
+    format, format_version   "gpt-token-shards", 1
+    dtype, token_bytes       "uint16"/"uint32", 2/4: the width every shard uses
+    vocab_size, eot_id       of the tokenizer; every document ends with eot_id
+    tokenizer                {"path", "model_sha256", "vocab_size"}: the tokenizer the shards came from
+    splits                   {"train": {"shards", "num_docs", "num_tokens"}, "val": {...}}
+    settings                 how the shards were cut (val fraction, seed, shard size)
+    shards                   [{"split", "number", "file", "index", "num_tokens", "num_docs",
+                               "sha256" (of .bin), "index_sha256" (of .idx)}, ...], train first, then val,
+                              each split in shard-number order
+
+Documents are numbered globally in manifest order: shards in the order listed, documents in shard order.
 """
 from __future__ import annotations
 
@@ -108,10 +120,13 @@ def encode_shard(documents: Sequence[Sequence[int] | np.ndarray], vocab_size: in
     lengths = np.fromiter((len(d) for d in documents), dtype=np.uint64, count=len(documents))
     offsets = np.zeros(len(documents) + 1, dtype="<u8")
     np.cumsum(lengths, out=offsets[1:])
-    tokens = np.concatenate([np.asarray(d, dtype=np.int64) for d in documents]) if documents else np.zeros(0, np.int64)
+    # Concatenated in their own integer type (not widened to int64): shards hold up to ~10^8 tokens.
+    tokens = np.concatenate([np.asarray(d) for d in documents]) if documents else np.zeros(0, np.int64)
+    if tokens.size and tokens.dtype.kind not in "iu":
+        raise ValueError(f"token ids must be integers, got {tokens.dtype}")
     if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
-        raise ValueError(f"token id {int(tokens.max() if tokens.max() >= vocab_size else tokens.min())} "
-                         f"is outside the vocabulary of {vocab_size}")
+        bad = int(tokens.max()) if tokens.max() >= vocab_size else int(tokens.min())
+        raise ValueError(f"token id {bad} is outside the vocabulary of {vocab_size}")
     header = ShardHeader(VERSION, dtype.itemsize, vocab_size, int(tokens.size), len(documents))
     bin_bytes = header.pack() + tokens.astype(dtype).tobytes()
     idx_header = _IDX_HEADER.pack(IDX_MAGIC, VERSION, 0, len(documents)).ljust(HEADER_BYTES, b"\0")
@@ -143,8 +158,12 @@ class Shard:
                                 shape=(self.header.num_tokens,))
         with open(self.idx_path, "rb") as f:
             num_docs = parse_idx_header(f.read(HEADER_BYTES), str(self.idx_path))
-            self.offsets = np.frombuffer(f.read(), dtype="<u8")
-        if num_docs != self.header.num_docs or len(self.offsets) != num_docs + 1:
+            raw_offsets = f.read()
+        if len(raw_offsets) != 8 * (num_docs + 1):
+            raise ShardFormatError(f"{self.idx_path}: {len(raw_offsets)} bytes of offsets, its header "
+                                   f"promises {num_docs + 1} offsets ({8 * (num_docs + 1)} bytes)")
+        self.offsets = np.frombuffer(raw_offsets, dtype="<u8")
+        if num_docs != self.header.num_docs:
             raise ShardFormatError(f"{self.idx_path}: index holds {len(self.offsets) - 1} documents, "
                                    f"shard header says {self.header.num_docs}")
 
@@ -162,14 +181,22 @@ class Shard:
 
 
 def load_manifest(shard_dir: str | os.PathLike) -> dict:
+    """The parsed manifest.json of `shard_dir`; ShardFormatError if it is missing or malformed."""
     path = Path(shard_dir) / MANIFEST_NAME
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            manifest = json.load(f)
     except FileNotFoundError:
         raise ShardFormatError(f"{path}: no manifest; is {shard_dir} a directory written by `pipeline tokenize`?") from None
     except json.JSONDecodeError as e:
         raise ShardFormatError(f"{path}: manifest is not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+        raise ShardFormatError(f"{path}: manifest has no list of shards")
+    for number, entry in enumerate(manifest["shards"]):
+        missing = [key for key in _ENTRY_KEYS if not isinstance(entry, dict) or key not in entry]
+        if missing:
+            raise ShardFormatError(f"{path}: shard entry {number} lacks {', '.join(missing)}")
+    return manifest
 
 
 def open_shards(shard_dir: str | os.PathLike, split: str) -> list[Shard]:
@@ -183,3 +210,118 @@ def iter_documents(shards: Iterable[Shard]) -> Iterable[np.ndarray]:
     for shard in shards:
         for k in range(shard.num_docs):
             yield shard.document(k)
+
+
+MANIFEST_FORMAT = "gpt-token-shards"
+SPLITS = ("train", "val")
+_ENTRY_KEYS = ("split", "file", "index", "num_tokens", "num_docs", "sha256", "index_sha256")
+
+
+def shard_stem(split: str, number: int) -> str:
+    """File name of shard `number` of `split`, without extension: "train-00003"."""
+    return f"{split}-{number:05d}"
+
+
+def manifest_entry(split: str, number: int, bin_bytes: bytes, idx_bytes: bytes) -> dict:
+    """The manifest record of one encoded shard (counts are read back from its own header)."""
+    header = parse_bin_header(bin_bytes[:HEADER_BYTES])
+    stem = shard_stem(split, number)
+    return {"split": split, "number": number, "file": f"{stem}.bin", "index": f"{stem}.idx",
+            "num_tokens": header.num_tokens, "num_docs": header.num_docs,
+            "sha256": sha256_of(bin_bytes), "index_sha256": sha256_of(idx_bytes)}
+
+
+def build_manifest(entries: Iterable[dict], vocab_size: int, eot_id: int, tokenizer: dict,
+                   settings: dict | None = None) -> dict:
+    """A manifest listing `entries` train first, then val, each split by shard number."""
+    dtype = token_dtype(vocab_size)
+    order = {split: k for k, split in enumerate(SPLITS)}
+    shards = sorted(entries, key=lambda e: (order.get(e["split"], len(SPLITS)), e["split"], e["number"]))
+    splits = {}
+    for entry in shards:
+        totals = splits.setdefault(entry["split"], {"shards": 0, "num_docs": 0, "num_tokens": 0})
+        totals["shards"] += 1
+        totals["num_docs"] += entry["num_docs"]
+        totals["num_tokens"] += entry["num_tokens"]
+    return {"format": MANIFEST_FORMAT, "format_version": VERSION, "dtype": dtype.name,
+            "token_bytes": dtype.itemsize, "vocab_size": vocab_size, "eot_id": eot_id,
+            "tokenizer": dict(tokenizer), "splits": splits, "settings": dict(settings or {}), "shards": shards}
+
+
+def manifest_bytes(manifest: dict) -> bytes:
+    """Canonical JSON of a manifest: equal manifests give equal bytes."""
+    return (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return sha256_of(f)
+
+
+def verify_shard(shard_dir: str | os.PathLike, entry: dict, vocab_size: int | None = None,
+                 eot_id: int | None = None) -> Shard:
+    """Check one manifest entry against its files; ShardFormatError names the file at fault.
+
+    Checks, cheapest first: both files exist; headers, sizes and document counts agree; offsets start
+    at 0, never decrease and end at the token count; counts and vocabulary match the manifest; the
+    checksums match; every token id is inside the vocabulary and every document ends with eot_id.
+    """
+    bin_path, idx_path = Path(shard_dir) / entry["file"], Path(shard_dir) / entry["index"]
+    for path in (bin_path, idx_path):
+        if not path.is_file():
+            raise ShardFormatError(f"{path}: listed in the manifest but missing")
+    shard = Shard(bin_path, idx_path)
+    offsets = shard.offsets
+    if offsets[0] != 0 or offsets[-1] != shard.header.num_tokens or np.any(offsets[1:] < offsets[:-1]):
+        raise ShardFormatError(f"{idx_path}: document offsets are not a non-decreasing run from 0 to "
+                               f"{shard.header.num_tokens}")
+    for key, actual in (("num_tokens", shard.header.num_tokens), ("num_docs", shard.header.num_docs)):
+        if entry[key] != actual:
+            raise ShardFormatError(f"{bin_path}: header has {key} {actual}, the manifest says {entry[key]}")
+    if vocab_size is not None and shard.header.vocab_size != vocab_size:
+        raise ShardFormatError(f"{bin_path}: header has vocab_size {shard.header.vocab_size}, "
+                               f"the manifest says {vocab_size}")
+    if shard.header.token_bytes != token_dtype(shard.header.vocab_size).itemsize:
+        raise ShardFormatError(f"{bin_path}: {shard.header.token_bytes}-byte tokens do not match "
+                               f"vocab_size {shard.header.vocab_size}")
+    for path, key in ((bin_path, "sha256"), (idx_path, "index_sha256")):
+        if _file_sha256(path) != entry[key]:
+            raise ShardFormatError(f"{path}: sha256 does not match the manifest (the file is corrupt or was replaced)")
+    block = 1 << 24
+    for start in range(0, shard.header.num_tokens, block):
+        if int(shard.tokens[start:start + block].max()) >= shard.header.vocab_size:
+            raise ShardFormatError(f"{bin_path}: holds a token id outside the vocabulary of {shard.header.vocab_size}")
+    if eot_id is not None and shard.num_docs:
+        ends = np.asarray(shard.tokens[(offsets[1:] - 1)[offsets[1:] > offsets[:-1]].astype(np.int64)])
+        if len(ends) != shard.num_docs or np.any(ends != eot_id):
+            raise ShardFormatError(f"{bin_path}: a document does not end with the end-of-text token {eot_id}")
+    return shard
+
+
+def verify_shard_dir(shard_dir: str | os.PathLike, on_shard=None) -> dict:
+    """Verify every shard the manifest lists (see `verify_shard`); return the manifest.
+
+    `on_shard(entry)` is called after each shard passes (for progress bars). Raises
+    ShardFormatError at the first problem, naming the file.
+    """
+    manifest = load_manifest(shard_dir)
+    if not manifest["shards"]:
+        raise ShardFormatError(f"{Path(shard_dir) / MANIFEST_NAME}: the manifest lists no shards")
+    vocab_size, eot_id = manifest.get("vocab_size"), manifest.get("eot_id")
+    for entry in manifest["shards"]:
+        verify_shard(shard_dir, entry, vocab_size, eot_id)
+        if on_shard is not None:
+            on_shard(entry)
+    return manifest
+
+
+def locate_document(manifest: dict, k: int) -> tuple[dict, int]:
+    """(manifest entry, document number inside that shard) of global document `k` in manifest order."""
+    total = sum(entry["num_docs"] for entry in manifest["shards"])
+    if not 0 <= k < total:
+        raise IndexError(f"document {k} is out of range: the shards hold {total} documents (0 to {total - 1})")
+    for entry in manifest["shards"]:
+        if k < entry["num_docs"]:
+            return entry, k
+        k -= entry["num_docs"]
+    raise AssertionError("unreachable: k was checked against the total")

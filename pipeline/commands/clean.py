@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any config key, e.g. --set quality.gopher.min_words=20 (repeatable)")
+                        help="override any config key, e.g. --set quality.gopher_quality.min_words=20 (repeatable)")
     parser.epilog = "Any other --flag is passed to Beam, e.g. --runner=DataflowRunner --project=... --region=..."
 
 

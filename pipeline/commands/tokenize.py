@@ -1,0 +1,113 @@
+"""`python -m pipeline tokenize`: cleaned/ documents → train/val token shards + manifest.json."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.cli import USAGE_ERROR, fail
+from pipeline.fileio import ensure_dir, join, read_bytes
+from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.shard_format import MANIFEST_NAME, SPLITS
+from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
+from tokenizer import Tokenizer, TokenizerError
+from tokenizer.corpus import InputError, cleaned_files, cleaned_pattern
+
+PROG = "pipeline tokenize"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TokenizeConfig()
+    parser.add_argument("--input", required=True, metavar="CLEANED",
+                        help="cleaned/ directory written by `pipeline clean` (or a glob of its files); gs:// works")
+    parser.add_argument("--tokenizer", required=True, metavar="TOK", help="directory written by `tokenizer train`")
+    parser.add_argument("--output", required=True, metavar="SHARDS", help="directory for the shards and manifest.json")
+    parser.add_argument("--num-shards", type=int, help="number of train shards (default: sized by --shard-tokens)")
+    parser.add_argument("--shard-tokens", type=int, default=defaults.shard_tokens,
+                        help="target tokens per shard when --num-shards is not given (default %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
+                        help="share of documents in the val split (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="documents per encoding call (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split and shard hashes")
+    parser.epilog = "Any other --flag is passed to Beam, e.g. --runner=DataflowRunner --project=... --region=..."
+
+
+def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
+    beam_args = list(beam_args or [])
+    unknown = unknown_beam_flags(beam_args)
+    if unknown:
+        return fail(PROG, f"unrecognized arguments: {' '.join(unknown)}", USAGE_ERROR)
+    config = TokenizeConfig(val_fraction=args.val_fraction, num_shards=args.num_shards,
+                            shard_tokens=args.shard_tokens, batch_size=args.batch_size, seed=args.seed)
+    try:
+        config.validate()
+        cleaned_files(args.input)
+        tokenizer_path = args.tokenizer if "://" in args.tokenizer else os.path.abspath(args.tokenizer)
+        tokenizer = Tokenizer.load(tokenizer_path)
+    except (ValueError, InputError, TokenizerError) as e:
+        return fail(PROG, str(e), USAGE_ERROR)
+    identity = TokenizerIdentity(tokenizer_path, tokenizer.model_sha256, tokenizer.vocab_size, tokenizer.eot_id)
+
+    out_dir = args.output.rstrip("/")
+    started = time.time()
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    try:
+        _remove_manifest(out_dir)  # a run that fails must not leave an old manifest over new shards
+        manifest = tokenize(args.input, out_dir, identity, config, beam_args)
+        _remove_unlisted_shards(out_dir, manifest)
+    except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
+        return fail(PROG, f"{type(e).__name__}: {e}")
+    finally:
+        _remove_temporary_files(out_dir)
+    splits = manifest["splits"]
+    if not splits:
+        return fail(PROG, f"no documents in {args.input}: nothing to tokenize")
+    parts = ", ".join(f"{split} {s['num_docs']} docs / {s['num_tokens']} tokens in {s['shards']} "
+                      f"shard{'s' if s['shards'] != 1 else ''}"
+                      for split, s in splits.items())
+    print(f"tokenize: {parts} ({manifest['dtype']}, vocab {manifest['vocab_size']}) in "
+          f"{time.time() - started:.1f}s → {join(out_dir, MANIFEST_NAME)}")
+    return 0
+
+
+def tokenize(input_path: str, out_dir: str, identity: TokenizerIdentity, config: TokenizeConfig,
+             beam_args: list[str]) -> dict:
+    """Run the tokenize pipeline and return the manifest it wrote."""
+    ensure_dir(out_dir)
+    pipeline = make_pipeline(beam_args)
+    _ = (pipeline
+         | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path))
+         | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
+    pipeline.run().wait_until_finish()
+    return json.loads(read_bytes(join(out_dir, MANIFEST_NAME)))
+
+
+def _remove_manifest(out_dir: str) -> None:
+    path = join(out_dir, MANIFEST_NAME)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+
+
+def _remove_unlisted_shards(out_dir: str, manifest: dict) -> None:
+    """Delete shard files of an earlier run that this run's manifest does not list."""
+    listed = {name for entry in manifest["shards"] for name in (entry["file"], entry["index"])}
+    patterns = [join(out_dir, f"{split}-*.{ext}") for split in SPLITS for ext in ("bin", "idx")]
+    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list
+             if FileSystems.split(m.path)[1] not in listed]
+    if stale:
+        FileSystems.delete(stale)
+
+
+def _remove_temporary_files(out_dir: str) -> None:
+    try:
+        leftovers = [m.path for r in FileSystems.match([join(out_dir, ".*.tmp-*")]) for m in r.metadata_list]
+        if leftovers:
+            FileSystems.delete(leftovers)
+    except Exception:  # cleanup is best effort: the real error, if any, is already reported
+        pass

@@ -1,0 +1,112 @@
+"""The trained tokenizer as the rest of the project uses it: a SentencePiece model plus its metadata.
+
+A tokenizer directory holds `tokenizer.model` (the SentencePiece model) and `tokenizer_meta.json`
+(vocabulary size, special tokens and their ids, normalization and training settings, the model's
+sha256, and the compression measured on held-out text). `Tokenizer.load` checks that the two agree.
+
+Encoding is lossless: `decode(encode(text)) == text` for every string. SentencePiece itself gets
+there with identity normalization, no dummy prefix, kept whitespace and byte fallback; the one
+character it cannot round-trip is its own whitespace marker U+2581, which it decodes to a space, so
+`encode` spells that character with byte-fallback tokens instead (they decode to U+2581 verbatim).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Iterable, Sequence
+
+import sentencepiece as spm
+
+MODEL_FILE = "tokenizer.model"
+META_FILE = "tokenizer_meta.json"
+META_FORMAT = "webcorpus-gpt-tokenizer"
+META_VERSION = 1
+EOT_TOKEN = "<|endoftext|>"
+# SentencePiece's internal stand-in for a space; literal occurrences are encoded as raw bytes.
+WHITESPACE_MARKER = "\u2581"
+
+
+class TokenizerError(ValueError):
+    """A tokenizer directory is missing, incomplete or inconsistent; the message is one line."""
+
+
+class Tokenizer:
+    """A loaded tokenizer. Build it with `Tokenizer.load(directory)`."""
+
+    def __init__(self, model_bytes: bytes, meta: dict, source: str = "<memory>"):
+        self.meta = meta
+        self.source = source
+        self.model_sha256 = hashlib.sha256(model_bytes).hexdigest()
+        if meta.get("model_sha256") not in (None, self.model_sha256):
+            raise TokenizerError(f"{source}: {MODEL_FILE} has sha256 {self.model_sha256[:12]}..., "
+                                 f"{META_FILE} expects {meta['model_sha256'][:12]}...; the directory is inconsistent")
+        self._sp = spm.SentencePieceProcessor(model_proto=model_bytes)
+        self.vocab_size = self._sp.get_piece_size()
+        if meta.get("vocab_size", self.vocab_size) != self.vocab_size:
+            raise TokenizerError(f"{source}: model has {self.vocab_size} pieces, {META_FILE} says {meta['vocab_size']}")
+        self.eot_token = meta.get("eot_token", EOT_TOKEN)
+        self.eot_id = self._sp.piece_to_id(self.eot_token)
+        if self._sp.id_to_piece(self.eot_id) != self.eot_token or self.eot_id != meta.get("eot_id", self.eot_id):
+            raise TokenizerError(f"{source}: the model has no {self.eot_token!r} token at id {meta.get('eot_id')}")
+        self._marker_ids = [self._sp.piece_to_id(f"<0x{b:02X}>") for b in WHITESPACE_MARKER.encode("utf-8")]
+
+    @classmethod
+    def load(cls, directory: str) -> "Tokenizer":
+        """Load from a directory (local or any Beam FileSystems URL, e.g. gs://)."""
+        from pipeline.fileio import join  # Beam FileSystems (~2 s to import) only when loading
+
+        directory = str(directory)
+        meta_path = join(directory, META_FILE)
+        try:
+            meta = json.loads(_read(meta_path))
+        except json.JSONDecodeError as e:
+            raise TokenizerError(f"{meta_path}: not valid JSON ({e})") from None
+        if meta.get("format") != META_FORMAT:
+            raise TokenizerError(f"{meta_path}: not a tokenizer written by `python -m tokenizer train`")
+        return cls(_read(join(directory, meta.get("model_file", MODEL_FILE))), meta, directory)
+
+    @property
+    def processor(self) -> spm.SentencePieceProcessor:
+        """The underlying SentencePiece processor (for id/piece lookups)."""
+        return self._sp
+
+    def encode(self, text: str) -> list[int]:
+        return self.encode_batch([text])[0]
+
+    def encode_batch(self, texts: Sequence[str], num_threads: int = 1) -> list[list[int]]:
+        """Encode many texts in one SentencePiece call (its C++ loop, optionally threaded)."""
+        encoded = self._sp.encode(list(texts), num_threads=num_threads)
+        for i, text in enumerate(texts):
+            if WHITESPACE_MARKER in text:
+                encoded[i] = self._encode_with_literal_markers(text)
+        return encoded
+
+    def _encode_with_literal_markers(self, text: str) -> list[int]:
+        parts = text.split(WHITESPACE_MARKER)
+        ids: list[int] = []
+        for k, piece_ids in enumerate(self._sp.encode(parts)):
+            if k:
+                ids.extend(self._marker_ids)
+            ids.extend(piece_ids)
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of `ids`; control tokens such as end-of-text decode to nothing."""
+        return self._sp.decode([int(i) for i in ids])
+
+    def id_to_piece(self, token_id: int) -> str:
+        return self._sp.id_to_piece(int(token_id))
+
+    def __repr__(self) -> str:
+        return f"Tokenizer({self.source!r}, vocab_size={self.vocab_size}, eot_id={self.eot_id})"
+
+
+def _read(path: str) -> bytes:
+    from pipeline.fileio import read_bytes
+
+    try:
+        return read_bytes(path)
+    except Exception as e:  # each FileSystems backend has its own "not found" error
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TokenizerError(f"cannot read {path}: {reason}; is it a directory written by "
+                             f"`python -m tokenizer train`?") from None
