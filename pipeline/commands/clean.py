@@ -71,7 +71,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         from pipeline.graph import build_clean
 
         pipeline = make_pipeline(beam_args)
-        build_clean(pipeline, sources, config, out_dir)
+        try:
+            build_clean(pipeline, sources, config, out_dir)
+        except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
+            return fail(PROG, str(e), USAGE_ERROR)
         pipeline.run().wait_until_finish()
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         _remove_stale_shards(out_dir, config.output.num_shards)

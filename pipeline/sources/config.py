@@ -1,7 +1,30 @@
-"""Placeholder: its owner replaces this module."""
+"""How sources are found, downloaded and read (the `[read]` table of the clean config)."""
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 
 @dataclass
 class ReadConfig:
-    pass
+    # Field names in JSONL / JSON / parquet / `datasets` records.
+    text_field: str = "text"
+    id_field: str = "id"
+    # Prefix for relative entries of an `@list` file (Common Crawl's warc.paths hold paths such as
+    # "crawl-data/CC-MAIN-.../x.warc.gz"; set this to "https://data.commoncrawl.org/"). Empty: relative
+    # entries are taken relative to the list file's own folder.
+    base_url: str = ""
+    # Downloads of http(s) sources: attempts in all, and the first wait between attempts, doubled after
+    # each failure (5xx, 429, timeouts, connection errors, bodies shorter than their Content-Length).
+    download_attempts: int = 5
+    download_backoff_s: float = 1.0
+    download_timeout_s: float = 60.0
+    max_download_bytes: int = 8 * 1024**3     # a larger body is refused, not truncated
+    chunk_bytes: int = 1024 * 1024            # read/write unit while streaming
+    # A WARC record, HTML or text file larger than this is rejected unread ("record_too_large"):
+    # one document is held in memory while it is decoded.
+    max_record_bytes: int = 32 * 1024 * 1024
+    # Undecodable bytes in text that claims to be UTF-8 are replaced by U+FFFD when they are at most
+    # this fraction of the characters (a repair); beyond it the record is rejected as unreadable.
+    max_replacement_ratio: float = 0.01
+    # Spread documents across workers after reading, so one large WARC file is extracted in parallel.
+    redistribute: bool = True

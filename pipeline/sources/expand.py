@@ -1,0 +1,117 @@
+"""`expand_sources`: the `--input` specs resolved, at pipeline-construction time, into single sources.
+
+A spec is a file, a directory (read recursively), a glob, a path of any Beam FileSystems scheme,
+an http(s) URL, or `@list` (a file, local or remote, naming one spec a line; blank lines and lines
+starting with # are ignored). URLs are not touched here: they are fetched, with retries, by the
+worker that reads them. Every spec must match something, or `SourceError` says which did not.
+"""
+from __future__ import annotations
+
+import logging
+import posixpath
+import tempfile
+
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.sources.config import ReadConfig
+from pipeline.sources.download import DownloadError, download
+from pipeline.sources.formats import (DATASET_MARKERS, decompressed, format_from_name, is_dataset_dir, is_url,
+                                      open_raw)
+
+_GLOB_CHARS = "*?["
+_log = logging.getLogger(__name__)
+
+
+class SourceError(ValueError):
+    """An input spec the user gave resolves to nothing; the message is one line."""
+
+
+def expand_sources(specs: list[str], config: ReadConfig) -> list[str]:
+    """Sorted, de-duplicated sources, each one file, URL or `datasets` directory."""
+    sources: set[str] = set()
+    for spec in specs:
+        sources.update(_expand(spec.strip(), config))
+    return sorted(sources)
+
+
+def _expand(spec: str, config: ReadConfig) -> list[str]:
+    if not spec:
+        raise SourceError("empty input source")
+    if spec.startswith("@"):
+        return [source for entry in _list_entries(spec[1:], config) for source in _expand(entry, config)]
+    if is_url(spec):
+        return [spec]
+    if any(char in spec for char in _GLOB_CHARS):
+        found = _readable(_match(spec))
+        if not found:
+            raise SourceError(f"no readable files match {spec}")
+        return found
+    if _is_dataset_dir(spec):
+        return [spec]
+    inside = _match(spec.rstrip("/") + "/**")
+    if inside:
+        found = _readable(inside)
+        if not found:
+            raise SourceError(f"directory {spec} holds no file of a known format")
+        return found
+    if _match(spec):
+        return [spec]
+    raise SourceError(f"input not found: {spec}")
+
+
+def _match(pattern: str) -> list[str]:
+    try:
+        return [metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list]
+    except Exception as error:  # Beam raises BeamIOError, or ValueError for an unknown scheme
+        raise SourceError(f"cannot list {pattern}: {str(error).splitlines()[0]}") from None
+
+
+def _is_dataset_dir(path: str) -> bool:
+    try:
+        return is_dataset_dir(path)
+    except ValueError as error:  # unknown scheme
+        raise SourceError(f"cannot open {path}: {str(error).splitlines()[0]}") from None
+
+
+def _readable(paths: list[str]) -> list[str]:
+    """The files of a listing that are sources: `datasets` directories collapse to one source each,
+    files of unknown formats (READMEs, licenses, .DS_Store) are left out, with a warning."""
+    dataset_dirs = sorted({posixpath.dirname(path) for path in paths if posixpath.basename(path) in DATASET_MARKERS})
+    # A DatasetDict's split folders hold their own state.json; the top folder stands for them all.
+    dataset_dirs = [d for d in dataset_dirs if not any(d.startswith(top + "/") for top in dataset_dirs)]
+    sources, skipped = list(dataset_dirs), []
+    for path in paths:
+        if any(path.startswith(top + "/") for top in dataset_dirs):
+            continue
+        (sources if format_from_name(path) else skipped).append(path)
+    if skipped:
+        _log.warning("skipping %d file(s) of unknown format, e.g. %s", len(skipped), ", ".join(sorted(skipped)[:3]))
+    return sources
+
+
+def _list_entries(list_path: str, config: ReadConfig) -> list[str]:
+    """The entries of an @list file (gzip/zstd allowed, as Common Crawl's warc.paths.gz is)."""
+    folder = posixpath.dirname(list_path)
+    try:
+        if is_url(list_path):
+            with tempfile.TemporaryFile() as body:
+                download(list_path, body, config)
+                body.seek(0)
+                lines = decompressed(body, config.chunk_bytes).read().decode("utf-8").splitlines()
+        else:
+            with open_raw(list_path) as raw:
+                lines = decompressed(raw, config.chunk_bytes).read().decode("utf-8").splitlines()
+    except (DownloadError, OSError, UnicodeDecodeError, ValueError) as error:
+        raise SourceError(f"cannot read list file {list_path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    entries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not entries:
+        raise SourceError(f"list file {list_path} names no sources")
+    return [_resolve(entry, folder, config.base_url) for entry in entries]
+
+
+def _resolve(entry: str, list_folder: str, base_url: str) -> str:
+    if entry.startswith("@") or is_url(entry) or "://" in entry or entry.startswith("/"):
+        return entry
+    if base_url:
+        return base_url.rstrip("/") + "/" + entry.lstrip("/")
+    return posixpath.join(list_folder, entry) if list_folder else entry

@@ -1,0 +1,173 @@
+"""Which reader a source needs, and byte streams that undo its compression.
+
+The format follows the file name where it says one (`.warc.gz`, `.jsonl.zst`, ...) and the content
+otherwise; compression always follows the content (gzip/zstd magic bytes), so a misnamed file such
+as `x.warc.gz.bad` is still read correctly.
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+import zlib
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+import zstandard
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+WARC, JSONL, PARQUET, HTML, TXT, DATASET = "warc", "jsonl", "parquet", "html", "txt", "dataset"
+
+_EXTENSIONS = {
+    ".warc": WARC, ".wet": WARC, ".arc": WARC,
+    ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSONL,
+    ".parquet": PARQUET,
+    ".html": HTML, ".htm": HTML, ".xhtml": HTML,
+    ".txt": TXT,
+}
+_COMPRESSION_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd")
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_OTHER_COMPRESSIONS = (b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"\x04\x22\x4d\x18")   # bzip2, xz, zip, lz4
+
+# Files that `datasets.save_to_disk` writes at the top of a saved Dataset / DatasetDict.
+DATASET_MARKERS = ("state.json", "dataset_dict.json")
+
+
+class ReadError(Exception):
+    """A source's bytes cannot be read further (corrupt or truncated stream); the message says why."""
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def base_name(source: str) -> str:
+    """The file name used in derived ids ("<file name>:<position>")."""
+    path = urlsplit(source).path if is_url(source) else source
+    return posixpath.basename(path.rstrip("/")) or source
+
+
+def format_from_name(source: str) -> str | None:
+    """The format a name announces, or None when only the content can tell."""
+    name = base_name(source).lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return _EXTENSIONS.get(posixpath.splitext(name)[1])
+
+
+def format_from_content(head: bytes) -> str:
+    """The format of (decompressed) bytes that start with `head`; ReadError for binary data."""
+    if head.startswith(b"WARC/"):
+        return WARC
+    if head.startswith(b"PAR1"):
+        return PARQUET
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):         # UTF-16 text, whose BOM the decoder reads
+        return TXT
+    if b"\x00" in head or head.startswith(_OTHER_COMPRESSIONS):
+        raise ReadError(f"unsupported binary format (starts with {head[:8]!r}); supported: WARC, WET, JSONL, "
+                        "JSON, parquet, HTML, text, gzip/zstd of these, datasets folders")
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped[:1] in (b"{", b"["):
+        return JSONL
+    if stripped[:1] == b"<":
+        return HTML
+    return TXT
+
+
+def is_dataset_dir(path: str) -> bool:
+    """Whether `path` is a folder written by `datasets.save_to_disk`."""
+    return any(FileSystems.exists(FileSystems.join(path, marker)) for marker in DATASET_MARKERS)
+
+
+def open_raw(path: str) -> BinaryIO:
+    """The bytes of `path` exactly as stored, through Beam FileSystems (local, gs://, ...)."""
+    return FileSystems.open(path, mime_type="application/octet-stream",
+                            compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def decompressed(raw: BinaryIO, chunk_bytes: int) -> io.BufferedReader:
+    """A buffered stream of `raw` with gzip or zstd compression (detected by magic bytes) undone."""
+    stream = raw if hasattr(raw, "peek") else io.BufferedReader(raw, chunk_bytes)
+    magic = stream.peek(4)[:4]
+    if magic.startswith(_GZIP_MAGIC):
+        return io.BufferedReader(_GzipMembers(stream, chunk_bytes), chunk_bytes)
+    if magic == _ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_size=chunk_bytes, read_across_frames=True)
+        return io.BufferedReader(_ZstdErrors(reader), chunk_bytes)
+    return stream
+
+
+def stream_problem(stream: io.BufferedReader) -> ReadError | None:
+    """After a stream from `decompressed` ends: why it ended early (truncated/corrupt), if it did."""
+    return getattr(getattr(stream, "raw", None), "problem", None)
+
+
+class _GzipMembers(io.RawIOBase):
+    """Decompresses concatenated gzip members (WARC files hold one per record).
+
+    Unlike `gzip.GzipFile`, every byte decompressed before a truncation or corruption is
+    delivered; the stream then ends and `problem` says why, so readers keep the records before it.
+    """
+
+    def __init__(self, raw: BinaryIO, chunk_bytes: int):
+        self._raw = raw
+        self._chunk_bytes = chunk_bytes
+        self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""            # compressed bytes not yet given to the decompressor
+        self._member_started = False
+        self._consumed = 0             # compressed bytes read so far, for error messages
+        self.problem: ReadError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self.problem is None:
+            if self._decompressor.eof:
+                self._pending = self._decompressor.unused_data + self._pending
+                self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._member_started = False
+            data = self._pending or self._read_raw()
+            if not data:
+                if self._member_started:
+                    self.problem = ReadError(f"gzip stream truncated at compressed byte {self._consumed}")
+                return 0
+            self._member_started = True
+            try:
+                out = self._decompressor.decompress(data, len(buffer))
+            except zlib.error as error:
+                self.problem = ReadError(f"corrupt gzip data near compressed byte {self._consumed}: {error}")
+                return 0
+            # At a member's end the rest of the input is in unused_data; CPython may leave a copy of it
+            # in unconsumed_tail too, which would be decompressed twice.
+            self._pending = b"" if self._decompressor.eof else self._decompressor.unconsumed_tail
+            if out:
+                buffer[: len(out)] = out
+                return len(out)
+        return 0
+
+    def _read_raw(self) -> bytes:
+        data = self._raw.read(self._chunk_bytes)
+        self._consumed += len(data)
+        return data
+
+
+class _ZstdErrors(io.RawIOBase):
+    """A zstd stream reader whose errors surface as `ReadError`."""
+
+    def __init__(self, reader):
+        self._reader = reader
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._reader.read(len(buffer))
+        except zstandard.ZstdError as error:
+            raise ReadError(f"corrupt zstd data: {error}") from None
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,80 @@
+"""`read_source`: every document of one source (a path any Beam FileSystem can open, or a URL).
+
+It yields `(KEPT, document)` and `(REJECTED, rejection record)` pairs (the tags of
+`pipeline.stages.routing`). It never raises for bad input: a corrupt record, a truncated file or a
+failed download becomes a rejection (stage "read") and reading goes on with what is still readable.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from typing import Iterator
+
+from pipeline.document import rejection
+from pipeline.sources.config import ReadConfig
+from pipeline.sources.download import DownloadError, download
+from pipeline.sources.formats import (HTML, JSONL, PARQUET, TXT, WARC, ReadError, base_name, decompressed,
+                                      format_from_content, format_from_name, is_dataset_dir, is_url, open_raw,
+                                      stream_problem)
+from pipeline.sources.records import dataset_documents, jsonl_documents, parquet_documents, whole_file_document
+from pipeline.sources.warc import warc_documents
+from pipeline.stages.routing import REJECTED
+
+STAGE = "read"
+_READERS = {
+    WARC: warc_documents,
+    JSONL: jsonl_documents,
+    PARQUET: parquet_documents,
+    HTML: functools.partial(whole_file_document, field="html"),
+    TXT: functools.partial(whole_file_document, field="text"),
+}
+
+
+def read_source(source: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    if is_url(source):
+        yield from _read_url(source, config)
+    else:
+        yield from _guarded(_path_documents(source, config), source)
+
+
+def _read_url(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    with tempfile.TemporaryDirectory(prefix="webcorpus-download-") as folder:
+        local = os.path.join(folder, "body")
+        try:
+            with open(local, "wb") as out:
+                download(url, out, config)
+        except DownloadError as error:
+            yield REJECTED, rejection({"id": url, "source": url, "url": url}, STAGE, "download_failed", error=str(error))
+            return
+        yield from _guarded(_file_documents(local, url, config), url)
+
+
+def _guarded(items: Iterator[tuple[str, dict]], source: str) -> Iterator[tuple[str, dict]]:
+    """Pass `items` through; a failure that ends the source early becomes one counted rejection."""
+    read = 0
+    try:
+        for item in items:
+            read += 1
+            yield item
+    except Exception as error:  # noqa: BLE001 -- any failure of one source is counted, never fatal
+        detail = str(error) if isinstance(error, ReadError) else f"{type(error).__name__}: {error}"
+        yield REJECTED, rejection({"id": f"{base_name(source)}:read_error", "source": source}, STAGE, "read_error",
+                                  error=f"stopped after {read} records: {detail}")
+
+
+def _path_documents(path: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    if is_dataset_dir(path):
+        yield from dataset_documents(path, path, base_name(path), config)
+    else:
+        yield from _file_documents(path, path, config)
+
+
+def _file_documents(path: str, source: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """Documents of the file at `path` (the source itself, or a downloaded copy of it)."""
+    with open_raw(path) as raw:
+        stream = decompressed(raw, config.chunk_bytes)
+        file_format = format_from_name(source) or format_from_content(stream.peek(16)[:16])
+        yield from _READERS[file_format](stream, source, base_name(source), config)
+        if problem := stream_problem(stream):
+            raise problem

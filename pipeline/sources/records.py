@@ -1,0 +1,133 @@
+"""Readers of record formats (JSONL/JSON, parquet, `datasets.save_to_disk`) and whole-file formats
+(HTML, plain text). Each yields (KEPT, document) and (REJECTED, rejection) pairs.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, BinaryIO, Iterable, Iterator
+
+from pipeline.document import rejection
+from pipeline.sources.charset import UndecodableError, charset_from_meta, decode_bytes
+from pipeline.sources.config import ReadConfig
+from pipeline.sources.formats import ReadError, is_url
+from pipeline.stages.routing import KEPT, REJECTED
+
+STAGE = "read"
+_PARQUET_BATCH_ROWS = 1024
+
+
+def record_document(record: Any, source: str, name: str, position: int | str,
+                    config: ReadConfig) -> tuple[str, dict]:
+    """A JSON-like record (dict) to a document; one without usable text becomes a rejection."""
+    fallback_id = f"{name}:{position}"
+    if not isinstance(record, dict):
+        return REJECTED, rejection({"id": fallback_id, "source": source}, STAGE, "read_error",
+                                   error=f"record is a {type(record).__name__}, not an object")
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    own_id = record.get(config.id_field)
+    doc = {
+        "id": str(own_id) if own_id not in (None, "") else fallback_id,
+        "source": source,
+        "url": _as_text(record.get("url") or metadata.get("warc_url") or metadata.get("url")),
+        "date": _as_text(record.get("date") or record.get("created") or metadata.get("warc_date")),
+    }
+    text = record.get(config.text_field)
+    if not isinstance(text, str):
+        problem = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        return REJECTED, rejection(doc, STAGE, "read_error", error=f"field {config.text_field!r} is {problem}")
+    return KEPT, {**doc, "text": text}
+
+
+def _as_text(value: Any) -> str | None:
+    """Parquet and `datasets` hold typed values (timestamps); documents hold JSON-safe strings."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def jsonl_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """One document per JSON line; a `.json` file holding one array is read as that array's records."""
+    first = stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first == b"[":
+        yield from _json_array_documents(stream, source, name, config)
+        return
+    for line_number, line in enumerate(stream):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(decode_bytes(line, max_replacement_ratio=config.max_replacement_ratio, detect=False))
+        except (UndecodableError, json.JSONDecodeError) as error:
+            yield REJECTED, rejection({"id": f"{name}:{line_number}", "source": source}, STAGE, "read_error",
+                                      error=f"line {line_number + 1}: {error}")
+            continue
+        yield record_document(record, source, name, line_number, config)
+
+
+def _json_array_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    data = stream.read(config.max_record_bytes + 1)
+    if len(data) > config.max_record_bytes:
+        raise ReadError(f"JSON array file exceeds max_record_bytes ({config.max_record_bytes}); use JSON Lines")
+    try:
+        records = json.loads(decode_bytes(data, max_replacement_ratio=config.max_replacement_ratio, detect=False))
+    except (UndecodableError, json.JSONDecodeError) as error:
+        raise ReadError(f"invalid JSON: {error}") from None
+    for position, record in enumerate(records if isinstance(records, list) else [records]):
+        yield record_document(record, source, name, position, config)
+
+
+def parquet_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(stream)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged footer
+        raise ReadError(f"not a readable parquet file: {error}") from None
+    columns = _wanted_columns(parquet.schema_arrow.names, config)
+    position = 0
+    for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
+        for row in batch.to_pylist():
+            yield record_document(row, source, name, position, config)
+            position += 1
+
+
+def dataset_documents(path: str, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """A directory written by `datasets.save_to_disk` (a Dataset, or a DatasetDict read split by split)."""
+    import datasets
+
+    loaded = datasets.load_from_disk(path)
+    splits = sorted(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
+    for split, dataset in splits:
+        dataset = dataset.select_columns(_wanted_columns(dataset.column_names, config))
+        prefix = f"{name}/{split}" if split else name
+        for position, row in enumerate(_rows(dataset)):
+            yield record_document(row, source, prefix, position, config)
+
+
+def _rows(dataset) -> Iterable[dict]:
+    for batch in dataset.iter(batch_size=_PARQUET_BATCH_ROWS):
+        columns = list(batch)
+        yield from (dict(zip(columns, values)) for values in zip(*(batch[c] for c in columns)))
+
+
+def _wanted_columns(available: list[str], config: ReadConfig) -> list[str]:
+    """Only the columns a document uses are decoded (parquet files often carry heavy extras)."""
+    wanted = (config.text_field, config.id_field, "url", "date", "created", "metadata")
+    return [column for column in available if column in wanted]
+
+
+def whole_file_document(stream: BinaryIO, source: str, name: str, config: ReadConfig, *,
+                        field: str) -> Iterator[tuple[str, dict]]:
+    """One document from a whole HTML (`field="html"`) or text (`field="text"`) file."""
+    doc = {"id": f"{name}:0", "source": source, "url": source if is_url(source) else None}
+    data = stream.read(config.max_record_bytes + 1)
+    if len(data) > config.max_record_bytes:
+        yield REJECTED, rejection(doc, STAGE, "record_too_large", error=f"file exceeds {config.max_record_bytes} bytes")
+        return
+    declared = (charset_from_meta(data),) if field == "html" else ()
+    try:
+        text = decode_bytes(data, declared, config.max_replacement_ratio, detect=True)
+    except UndecodableError as error:
+        yield REJECTED, rejection(doc, STAGE, "read_error", error=str(error))
+        return
+    yield KEPT, {**doc, field: text}
+

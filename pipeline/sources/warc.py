@@ -1,0 +1,410 @@
+"""WARC / WET records to documents: fastwarc reads the records, a tolerant scanner takes over where it stops.
+
+fastwarc (strict mode) raises on most malformed archives, but not all: measured on fastwarc 2.0.1,
+records whose header lines end in LF only (hand-made WET files such as the cc_net sample) make it
+stop without an error, or read a whole LF-only record as one header value of the record after it.
+So a record fastwarc returns is held back until fastwarc has parsed the next one after it; where
+fastwarc stops (error, misread header, or end of stream), the scanner below reads on from the held
+record. On a well-formed file the scanner reads just the last record; on archives whose
+Content-Length is wrong (WET files that count characters, not bytes), whose header lines end in LF
+only, or that are cut short, it re-finds record boundaries at version lines ("WARC/1.0",
+"WARC/0.18") and reports stretches that belong to no record, so the caller can count them.
+
+HTTP heads and payload encodings are undone here rather than by fastwarc, whose HTTP parser returns
+an empty payload, or drops part of the page, for heads with LF line ends (ClueWeb), and whose gzip
+decoder silently truncates a corrupt payload and fails on payloads that are already decoded but
+still labelled gzip (as crawlers store them).
+
+Only `response` (HTTP responses: HTML becomes `html`, text/plain becomes `text`) and `conversion`
+(WET extracted text) records are documents; request, metadata, warcinfo, revisit and resource
+records describe a crawl rather than hold a page, and are skipped.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Iterator
+
+import brotli
+from fastwarc.warc import ArchiveIterator
+
+from pipeline.document import rejection
+from pipeline.sources.charset import (UndecodableError, charset_from_content_type, charset_from_meta,
+                                      decode_bytes)
+from pipeline.sources.config import ReadConfig
+from pipeline.stages.routing import KEPT, REJECTED
+
+STAGE = "read"
+DOCUMENT_TYPES = ("response", "conversion")
+HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
+
+
+@dataclass
+class WarcRecord:
+    headers: dict[str, str]       # names lower-cased
+    block: bytes
+    offset: int                   # of the record's first byte in the decompressed stream
+    problem: str | None = None    # why the record is unusable (cut short, too large, unparseable)
+    reason: str = "read_error"    # the rejection reason a problem is counted under
+
+
+def iter_warc_records(stream: BinaryIO, config: ReadConfig) -> Iterator[WarcRecord]:
+    """Every record of a (decompressed) WARC stream, in order; unusable stretches come with a `problem`."""
+    tape = _Tape(stream)
+    held, restart = None, 0
+    for record, resume_at in _fastwarc_records(tape, config):
+        if held is not None:
+            yield held          # fastwarc has parsed the record after it, so its end was right
+        held, restart = record, resume_at
+    if held is not None and restart > held.offset:
+        yield held              # a record too large to read: only what follows it is read again
+    reader = _PushbackReader(stream, offset=tape.tell())
+    reader.unread(tape.copy_from(restart))
+    yield from _scan_records(reader, config)
+
+
+def _fastwarc_records(tape: _Tape, config: ReadConfig) -> Iterator[tuple[WarcRecord, int]]:
+    """Records as fastwarc reads them, each with the offset the scanner would re-read from."""
+    try:
+        for record in ArchiveIterator(tape, parse_http=False, stream_detect=False):
+            fields = record.headers.items()
+            if any("\n" in value for _, value in fields):
+                return              # LF-only header lines, read as one value: the scanner reads them
+            headers = {name.lower(): value for name, value in fields}
+            offset, length = record.stream_pos, record.content_length
+            if length > config.max_record_bytes:
+                yield _too_large(headers, offset, length), tape.skip_block(offset, length)
+                continue
+            tape.forget_before(offset)
+            wanted = headers.get("warc-type", "").lower() in DOCUMENT_TYPES
+            yield WarcRecord(headers, record.reader.read() if wanted else b"", offset), offset
+    except OSError:
+        return                      # fastwarc cannot parse on; the scanner reads from the held record
+
+
+def _too_large(headers: dict[str, str], offset: int, length: int) -> WarcRecord:
+    return WarcRecord(headers, b"", offset, f"record of {length} bytes exceeds max_record_bytes",
+                      reason="record_too_large")
+
+
+class _Tape:
+    """The stream as fastwarc reads it, keeping a copy of what it read since the record held back
+    (see `iter_warc_records`), so the scanner can read those bytes again. Blocks too large to read
+    are not kept, so the copy is at most about one record and fastwarc's read-ahead.
+    """
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+        self._position = 0            # offset of the next byte fastwarc reads
+        self._kept = bytearray()      # the bytes [_kept_from, _position), if _kept_from < _position
+        self._kept_from = 0
+
+    def tell(self) -> int:            # fastwarc's record offsets (stream_pos) count from here
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        start, self._position = self._position, self._position + len(data)
+        if self._position > self._kept_from:
+            self._kept += data[max(self._kept_from - start, 0):]
+        return data
+
+    def forget_before(self, offset: int) -> None:
+        del self._kept[: offset - self._kept_from]
+        self._kept_from = offset
+
+    def skip_block(self, offset: int, length: int) -> int:
+        """Keep no copy of the `length`-byte block of the record at `offset`; returns the block's end."""
+        start = offset - self._kept_from
+        header_end = self._kept.find(b"\r\n\r\n", start) + 4   # fastwarc accepted it, so it is there
+        end = offset + header_end - start + length
+        if end <= self._position:
+            self.forget_before(end)
+        else:
+            self._kept.clear()
+            self._kept_from = end
+        return end
+
+    def copy_from(self, offset: int) -> bytes:
+        return bytes(self._kept[offset - self._kept_from:])
+
+
+class _PushbackReader:
+    """Line and block reads over a buffered stream, with bytes that can be put back."""
+
+    def __init__(self, stream: BinaryIO, offset: int = 0):
+        self._stream = stream
+        self._back = b""
+        self.offset = offset          # in the stream, of the next byte read
+
+    def readline(self) -> bytes:
+        if self._back:
+            end = self._back.find(b"\n") + 1
+            if end:
+                line, self._back = self._back[:end], self._back[end:]
+            else:
+                line, self._back = self._back + self._stream.readline(), b""
+        else:
+            line = self._stream.readline()
+        self.offset += len(line)
+        return line
+
+    def read(self, size: int) -> bytes:
+        head, self._back = self._back[:size], self._back[size:]
+        data = head + (self._stream.read(size - len(head)) if size > len(head) else b"")
+        self.offset += len(data)
+        return data
+
+    def skip(self, size: int, chunk_bytes: int) -> int:
+        skipped = 0
+        while skipped < size:
+            data = self.read(min(chunk_bytes, size - skipped))
+            if not data:
+                break
+            skipped += len(data)
+        return skipped
+
+    def unread(self, data: bytes) -> None:
+        self._back = data + self._back
+        self.offset -= len(data)
+
+
+def _is_blank(line: bytes) -> bool:
+    return line in (b"\r\n", b"\n")
+
+
+def _is_record_start(line: bytes) -> bool:
+    """A version line such as "WARC/1.0" or ClueWeb's "WARC/0.18", and nothing else on it."""
+    version = line.rstrip(b"\r\n")[5:]
+    return line.startswith(b"WARC/") and version.replace(b".", b"", 1).isdigit()
+
+
+def _record_start_in(block: bytes) -> int:
+    """Offset of the first line of `block` (after its first) that starts a record, or -1."""
+    index = block.find(b"\nWARC/")
+    while index >= 0:
+        line_end = block.find(b"\n", index + 1)
+        if _is_record_start(block[index + 1: line_end + 1 if line_end >= 0 else len(block)]):
+            return index + 1
+        index = block.find(b"\nWARC/", index + 1)
+    return -1
+
+
+def _strip_separator(block: bytes) -> bytes:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        if block.endswith(separator):
+            return block[: -len(separator)]
+    return block
+
+
+def _scan_records(reader: _PushbackReader, config: ReadConfig) -> Iterator[WarcRecord]:
+    """The records from the reader's position on, found by Content-Length and checked by `_realign`."""
+    while True:
+        start = reader.offset
+        line = reader.readline()
+        if not line:
+            return
+        if _is_blank(line):
+            continue
+        if not _is_record_start(line):
+            skipped = len(line)
+            while (line := reader.readline()) and not _is_record_start(line):
+                skipped += len(line)
+            yield WarcRecord({}, b"", start, f"{skipped} bytes that are no WARC record at byte {start}")
+            if not line:
+                return
+            reader.unread(line)
+            continue
+        headers = _read_headers(reader)
+        if headers is None:
+            yield WarcRecord({}, b"", start, f"record header cut short at byte {start}")
+            return
+        try:
+            length = int(headers.get("content-length", ""))
+        except ValueError:
+            length = -1
+        if length < 0:
+            yield WarcRecord(headers, b"", start, f"record at byte {start} has no valid Content-Length")
+            continue
+        if length > config.max_record_bytes:
+            reader.skip(length, config.chunk_bytes)
+            yield _too_large(headers, start, length)
+            continue
+        block = reader.read(length)
+        if len(block) < length:
+            yield WarcRecord(headers, block, start, f"record cut short: {len(block)} of {length} bytes")
+            return
+        yield WarcRecord(headers, _realign(reader, block), start)
+
+
+def _read_headers(reader: _PushbackReader) -> dict[str, str] | None:
+    headers: dict[str, str] = {}
+    name = None
+    while True:
+        line = reader.readline()
+        if not line:
+            return None
+        if _is_blank(line):
+            return headers
+        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        if text[:1] in (" ", "\t") and name:      # folded continuation line
+            headers[name] += " " + text.strip()
+            continue
+        name, _, value = text.partition(":")
+        name = name.strip().lower()
+        headers[name] = value.strip()
+
+
+def _realign(reader: _PushbackReader, block: bytes) -> bytes:
+    """Check that the next record starts right after `block`; if not, re-find the boundary.
+
+    Returns the record's true block and leaves the reader at the next record (or its garbage).
+    """
+    trailer = []
+    while (line := reader.readline()) and _is_blank(line):
+        trailer.append(line)
+    if not line or _is_record_start(line):
+        reader.unread(line)
+        return block
+    # The Content-Length was wrong. Too long: the block swallowed the next record's start.
+    boundary = _record_start_in(block)
+    if boundary >= 0:
+        reader.unread(block[boundary:] + b"".join(trailer) + line)
+        return _strip_separator(block[:boundary])
+    # Too short: the record goes on up to the next line that starts a record.
+    rest = [*trailer, line]
+    while (line := reader.readline()) and not _is_record_start(line):
+        rest.append(line)
+    reader.unread(line)
+    return _strip_separator(block + b"".join(rest))
+
+
+def _unbracket(value: str | None) -> str | None:
+    """wget writes WARC-Target-URI and WARC-Record-ID wrapped in <...> (the WARC 1.0 draft syntax)."""
+    if value and value.startswith("<") and value.endswith(">"):
+        return value[1:-1]
+    return value or None
+
+
+def _iso_date(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None            # ClueWeb writes dates such as 2008-10-294T...; drop rather than mislead
+    return value
+
+
+def warc_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """(KEPT, document) and (REJECTED, rejection) pairs for the records of one WARC/WET stream."""
+    seen_ids: set[str] = set()
+    for position, record in enumerate(iter_warc_records(stream, config)):
+        record_type = record.headers.get("warc-type", "").lower()
+        if record_type not in DOCUMENT_TYPES and record.problem is None:
+            continue
+        record_id = _unbracket(record.headers.get("warc-record-id"))
+        if record_id in seen_ids:      # hand-made archives repeat ids; an id must name one document
+            record_id = None
+        seen_ids.add(record_id)
+        doc = {
+            "id": record_id or f"{name}:{position}",
+            "source": source,
+            "url": _unbracket(record.headers.get("warc-target-uri")),
+            "date": _iso_date(record.headers.get("warc-date")),
+        }
+        if record.problem is not None:
+            yield REJECTED, rejection(doc, STAGE, record.reason, error=record.problem)
+            continue
+        try:
+            if record_type == "conversion":
+                charset = charset_from_content_type(record.headers.get("content-type"))
+                text = decode_bytes(record.block, (charset,), config.max_replacement_ratio, detect=True)
+                yield KEPT, {**doc, "text": text}
+            else:
+                yield _response_document(doc, record, config)
+        except (UndecodableError, _PayloadError) as error:
+            yield REJECTED, rejection(doc, STAGE, "read_error", error=str(error))
+
+
+class _PayloadError(ValueError):
+    pass
+
+
+def _response_document(doc: dict, record: WarcRecord, config: ReadConfig) -> tuple[str, dict]:
+    warc_content_type = record.headers.get("content-type", "application/http").lower()
+    if not warc_content_type.startswith("application/http"):
+        return REJECTED, rejection(doc, STAGE, "unsupported_content_type", content_type=warc_content_type)
+    status, headers, body = parse_http_response(record.block)
+    if not 200 <= status < 300:
+        return REJECTED, rejection(doc, STAGE, "http_status", status=status)
+    content_type = headers.get("content-type", "")
+    mime = content_type.split(";")[0].strip().lower()
+    if mime and mime not in HTML_TYPES and mime != "text/plain":
+        return REJECTED, rejection(doc, STAGE, "unsupported_content_type", content_type=mime)
+    body = _decode_content_encoding(body, headers.get("content-encoding", ""))
+    declared = (charset_from_content_type(content_type), None if mime == "text/plain" else charset_from_meta(body))
+    text = decode_bytes(body, declared, config.max_replacement_ratio, detect=True)
+    return KEPT, {**doc, ("text" if mime == "text/plain" else "html"): text}
+
+
+def parse_http_response(block: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Status code, lower-cased headers and body (transfer encoding undone) of a raw HTTP response."""
+    ends = [(block.find(mark), mark) for mark in (b"\r\n\r\n", b"\n\n")]
+    found = [(index, mark) for index, mark in ends if index >= 0]
+    if not found:
+        raise _PayloadError("HTTP response without a header end")
+    index, mark = min(found)
+    head, body = block[:index], block[index + len(mark):]
+    lines = head.decode("iso-8859-1").splitlines()
+    parts = lines[0].split() if lines else []
+    if len(parts) < 2 or not parts[0].upper().startswith("HTTP/") or not parts[1].isdigit():
+        raise _PayloadError(f"bad HTTP status line {lines[0][:80] if lines else ''!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    return int(parts[1]), headers, body
+
+
+def _dechunk(body: bytes) -> bytes:
+    """Undo chunked transfer encoding; a body that is not really chunked is returned as it is."""
+    chunks, position = [], 0
+    while True:
+        line_end = body.find(b"\n", position)
+        if line_end < 0:
+            return b"".join(chunks) if chunks else body
+        size_text = body[position:line_end].split(b";")[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return b"".join(chunks) if chunks else body
+        if size == 0:
+            return b"".join(chunks)
+        chunks.append(body[line_end + 1: line_end + 1 + size])
+        position = line_end + 1 + size
+        position += 2 if body[position:position + 2] == b"\r\n" else 1
+
+
+def _decode_content_encoding(body: bytes, encoding: str) -> bytes:
+    """Undo gzip/deflate/br. Crawlers such as Common Crawl store payloads already decoded but keep
+    the header, so a body that does not look encoded is taken as it is."""
+    encoding = encoding.strip().lower()
+    try:
+        if encoding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
+            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)
+        if encoding == "br":
+            return brotli.decompress(body)
+    except (zlib.error, brotli.error) as error:
+        if encoding in ("gzip", "x-gzip"):
+            raise _PayloadError(f"corrupt {encoding} payload: {error}") from None
+        return body
+    return body

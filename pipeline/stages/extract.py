@@ -1,0 +1,51 @@
+"""The extract stage: HTML becomes text, and every text is normalized before any filter sees it."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.document import rejection
+from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.text.extract import ExtractConfig, document_text
+
+STAGE = "extract"
+
+
+class _ExtractDocument(beam.DoFn):
+    def __init__(self, config: ExtractConfig, filtering: bool):
+        self._config = config
+        self._filtering = filtering
+        self._extracted = Metrics.counter(STAGE, "html_extracted")
+
+    def setup(self):
+        # The extractor's modules and settings load once per worker, not on the first document.
+        document_text({"html": "<html><body><p>Warm-up page.</p></body></html>"}, self._config)
+
+    def process(self, doc: dict):
+        text, verdict = document_text(doc, self._config)
+        if "html" in doc:
+            self._extracted.inc()
+        if self._filtering and not verdict.keep:
+            yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, verdict.reason, **verdict.signals))
+            return
+        yield {**{key: value for key, value in doc.items() if key != "html"}, "text": text}
+
+
+class ExtractText(beam.PTransform):
+    """`docs | ExtractText(config, filtering)` -> `(documents, rejected)`.
+
+    Documents with `html` get its main text as `text` (and lose `html`); every text is normalized.
+    With `filtering=False` (the user left `extract` out of `--stages`) HTML is still converted,
+    since nothing downstream reads HTML, but no document is dropped: an empty or failed
+    extraction passes on with empty text.
+    """
+
+    def __init__(self, config: ExtractConfig, filtering: bool = True):
+        super().__init__()
+        self._config = config
+        self._filtering = filtering
+
+    def expand(self, docs):
+        routed = docs | "ExtractText" >> beam.ParDo(_ExtractDocument(self._config, self._filtering)).with_outputs(
+            REJECTED, main=KEPT)
+        return routed[KEPT], routed[REJECTED]

@@ -1,0 +1,80 @@
+"""HTML extraction on real pages (pure functions), and the ExtractText stage in a real Beam pipeline."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline.sources import ReadConfig, read_source
+from pipeline.stages.extract import ExtractText
+from pipeline.text.extract import ExtractConfig, document_text, extract_text
+
+HTML = Path(__file__).resolve().parents[1] / "data" / "sample" / "html"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "sources"
+
+
+def page(path: Path) -> dict:
+    [(_, doc)] = list(read_source(str(path), ReadConfig()))
+    return doc
+
+
+@pytest.fixture(scope="module")
+def python_blog():
+    return page(HTML / "en--blog.python.org.html")
+
+
+@pytest.mark.parametrize("extractor", ["trafilatura", "resiliparse"])
+def test_main_content_without_boilerplate(python_blog, extractor):
+    text = extract_text(python_blog["html"], ExtractConfig(extractor=extractor))
+    assert "Python 3.6.0 is the newest major release of the Python language" in text
+    for boilerplate in ("Older Post", "Newer Post", "Blog Archive"):
+        assert boilerplate in python_blog["html"] and boilerplate not in text
+    assert "<" not in text and len(text) < len(python_blog["html"]) / 20
+
+
+def test_charset_detected_page_extracts_to_chinese():
+    text = extract_text(page(FIXTURES / "zh--archive.org.he.xinhuanet.com.25340717.html")["html"], ExtractConfig())
+    assert "话剧《约定无期限》" in text and "\ufffd" not in text
+
+
+@pytest.mark.parametrize("path", sorted(HTML.iterdir()), ids=lambda p: p.name)
+def test_every_sample_page_gives_text(path):
+    text, verdict = document_text(page(path), ExtractConfig())
+    assert verdict.keep and len(text) > 200
+
+
+def test_verdicts():
+    config = ExtractConfig(min_chars=20, max_html_chars=10_000)
+    assert document_text({"html": "<html><body><nav>Home</nav></body></html>"}, config)[1].reason == "extract_empty"
+    too_large = document_text({"html": "<p>" + "x" * 10_000 + "</p>"}, config)[1]
+    assert too_large.reason == "html_too_large" and too_large.signals == {"html_chars": 10_007}
+    text, verdict = document_text({"text": "cafÃ© au lait\r\nis a drink.\x00"}, config)
+    assert verdict.keep and text == "café au lait\nis a drink."
+    assert document_text({"text": "  \n "}, config)[1].reason == "extract_empty"
+
+
+def _summary(doc):
+    return doc["id"], "html" in doc, len(doc.get("text", "")) >= 50
+
+
+def test_extract_stage_filters(python_blog):
+    docs = [python_blog, {"id": "empty", "source": "s", "html": "<html><body></body></html>"},
+            {"id": "plain", "source": "s", "text": "Plain text documents are normalized, not extracted. " * 3}]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        kept, rejected = p | beam.Create(docs) | ExtractText(ExtractConfig(min_chars=50))
+        assert_that(kept | "Kept" >> beam.Map(_summary),
+                    equal_to([(python_blog["id"], False, True), ("plain", False, True)]), label="kept")
+        assert_that(rejected | "Reasons" >> beam.Map(lambda r: (r["id"], r["stage"], r["reason"])),
+                    equal_to([("empty", "extract", "extract_empty")]), label="rejected")
+
+
+def test_extract_stage_without_filtering_converts_but_keeps_all(python_blog):
+    docs = [python_blog, {"id": "empty", "source": "s", "html": "<html><body></body></html>"}]
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        kept, rejected = p | beam.Create(docs) | ExtractText(ExtractConfig(min_chars=50), filtering=False)
+        assert_that(kept | "Kept" >> beam.Map(_summary),
+                    equal_to([(python_blog["id"], False, True), ("empty", False, False)]), label="kept")
+        assert_that(rejected, equal_to([]), label="rejected")
