@@ -1,0 +1,110 @@
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from tests.train_shards import write_byte_shards
+from train import checkpoint as ckpt
+from train.config import TrainConfig
+from train.loop import train
+
+# Dropout and gradient accumulation on, so that resuming must restore RNG states and loader position.
+CONFIG = TrainConfig(preset="tiny", block_size=32, batch_size=4, grad_accum=2, dropout=0.1, max_steps=8,
+                     decay_steps=8, warmup_steps=2, lr=3e-3, min_lr=3e-4, log_interval=1, eval_interval=2,
+                     eval_steps=2, ckpt_interval=4, keep_last=2, sample_interval=0, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    return write_byte_shards(tmp_path_factory.mktemp("byte-shards"))
+
+
+def logged(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_resume_gives_the_same_losses_step_for_step(shards, tmp_path):
+    straight = train(CONFIG, shards, tmp_path / "straight")
+
+    # A run that died after step 6 was logged but before its checkpoint reached the disk.
+    interrupted = tmp_path / "interrupted"
+    train(CONFIG.__class__(**{**vars(CONFIG), "max_steps": 6}), shards, interrupted)
+    ckpt.checkpoint_path(interrupted, 6).unlink()
+    assert [step for step, _ in ckpt.list_checkpoints(interrupted)] == [4]
+    resumed = train(CONFIG, shards, interrupted, resume=True)
+
+    expected, actual = logged(tmp_path / "straight"), logged(interrupted)
+    assert [r["step"] for r in actual] == list(range(1, 9))
+    for want, got in zip(expected, actual):
+        assert got["train_loss"] == want["train_loss"] and got["lr"] == want["lr"]
+        assert got.get("val_loss") == want.get("val_loss")
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
+def test_a_new_run_refuses_to_overwrite_checkpoints(shards, tmp_path):
+    config = TrainConfig(**{**vars(CONFIG), "max_steps": 2, "grad_accum": 1})
+    train(config, shards, tmp_path / "run")
+    from train.loop import TrainError
+
+    with pytest.raises(TrainError, match="--resume"):
+        train(config, shards, tmp_path / "run")
+
+
+def test_retention_keeps_the_newest_and_the_best(tmp_path):
+    for step in range(1, 6):
+        ckpt.save_checkpoint(tmp_path, step, {"step": step}, keep_last=2, best_step=2)
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [2, 4, 5]
+    assert ckpt.latest_checkpoint(tmp_path) == ckpt.checkpoint_path(tmp_path, 5)
+    assert ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path, 2)) == {"step": 2}
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    ckpt.save_checkpoint(tmp_path, 1, {"step": 1}, keep_last=3, best_step=None)
+
+    def broken_save(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        ckpt.save_checkpoint(tmp_path, 2, {"step": 2}, keep_last=3, best_step=None)
+    assert os.listdir(tmp_path / ckpt.CHECKPOINT_DIR) == ["step-00000001.pt"]
+
+
+def test_loading_is_weights_only_and_errors_are_one_line(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"payload": np.random.default_rng()}, path)  # an arbitrary pickled object
+    with pytest.raises(ckpt.CheckpointError, match="cannot read checkpoint"):
+        ckpt.load_checkpoint(path)
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"w": torch.ones(100)}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:50])
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.load_checkpoint(truncated)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ckpt.CheckpointError, match="not found"):
+        ckpt.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)
+    random.random(), np.random.normal(), torch.rand(1)  # mid-stream, with numpy's cached gaussian
+    ckpt.save_checkpoint(tmp_path, 1, {"rng": ckpt.rng_state()}, keep_last=1, best_step=None)
+    draws = (random.random(), np.random.normal(), torch.rand(3))
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    ckpt.set_rng_state(ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path, 1))["rng"])
+    again = (random.random(), np.random.normal(), torch.rand(3))
+    assert draws[0] == again[0] and draws[1] == again[1] and torch.equal(draws[2], again[2])

@@ -1,0 +1,161 @@
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.config_io import ConfigError
+from tests.train_shards import write_byte_shards, write_tokenized_shards
+from train.__main__ import main
+from train.config import TrainConfig, load_config, to_toml
+from train.loop import WarmupCosine, train
+
+ROOT = Path(__file__).resolve().parents[1]
+# One thread: tiny matrices run several times faster than with two threads on a shared 2-core machine.
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def byte_shards(tmp_path_factory):
+    return write_byte_shards(tmp_path_factory.mktemp("byte-shards"))
+
+
+@pytest.fixture(scope="module")
+def tokenized(tmp_path_factory):
+    return write_tokenized_shards(tmp_path_factory.mktemp("tokenized"))
+
+
+def run_cli(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "train", *map(str, args)], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_loss_falls_on_real_text(byte_shards, tmp_path):
+    config = TrainConfig(preset="tiny", block_size=64, batch_size=16, max_steps=40, lr=5e-3, min_lr=5e-4,
+                         warmup_steps=5, log_interval=5, eval_interval=20, eval_steps=4, ckpt_interval=0,
+                         sample_interval=0, device="cpu")
+    result = train(config, byte_shards, tmp_path / "run")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r["val_loss"] for r in rows if "val_loss" in r]
+    assert rows[0]["train_loss"] > 4.5  # ln(320) = 5.77 at the start; UTF-8 bytes of 12 languages
+    assert result.train_loss < 3.6 and evals[-1] < 3.6 and evals[-1] < evals[0]
+    assert all(r["tokens_per_s"] > 0 and r["lr"] > 0 for r in rows)
+
+
+def test_cli_trains_samples_and_exports(tokenized, tmp_path, capsys):
+    run = tmp_path / "run"
+    done = run_cli("--data", tokenized, "--out", run, "--preset", "tiny", "--block_size", "32",
+                   "--batch_size", "4", "--max_steps", "6", "--log-interval", "2", "--eval_interval=3",
+                   "--eval_steps", "2", "--sample_interval", "3", "--sample_tokens", "8")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1].startswith("trained 6 steps")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 3, 4, 6]
+    assert {"step", "train_loss", "lr", "tokens_per_s"} <= set(rows[0]) and "val_loss" not in rows[0]
+    assert "val_loss" in rows[1] and "val_loss" in rows[3]
+    assert load_config(run / "config.toml") == TrainConfig(
+        preset="tiny", n_layer=2, n_head=2, n_embd=64, block_size=32, batch_size=4, max_steps=6, decay_steps=6,
+        log_interval=2, eval_interval=3, eval_steps=2, sample_interval=3, sample_tokens=8)
+    assert sorted(p.name for p in (run / "tokenizer").iterdir()) == ["tokenizer.model", "tokenizer_meta.json"]
+    assert [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()] == [3, 6]
+    assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(run / "tensorboard"))
+    assert (run / "model.safetensors").is_file()
+
+    capsys.readouterr()
+    assert main(["sample", "--checkpoint", str(run), "--prompt", "All human beings", "--max-new-tokens", "12"]) == 0
+    sampled = capsys.readouterr().out
+    assert sampled.startswith("All human beings") and len(sampled.strip()) > len("All human beings")
+
+    for weights in (run / "model.safetensors", sorted((run / "checkpoints").iterdir())[0]):
+        assert main(["sample", "--checkpoint", str(weights), "--prompt", "Article", "--max-new-tokens", "4"]) == 0
+        assert capsys.readouterr().out.startswith("Article")
+
+    assert main(["export", "--checkpoint", str(run), "--output", str(tmp_path / "hf")]) == 0
+    hf_config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert hf_config["n_layer"] == 2 and hf_config["eos_token_id"] == json.loads(
+        (run / "tokenizer" / "tokenizer_meta.json").read_text())["eot_id"]
+
+
+def test_resume_through_the_cli_reuses_the_run_config(byte_shards, tmp_path):
+    run = tmp_path / "run"
+    assert main(["--data", str(byte_shards), "--out", str(run), "--preset", "tiny", "--block_size", "16",
+                 "--batch_size", "2", "--max_steps", "2", "--decay_steps", "4", "--log_interval", "1",
+                 "--eval_interval", "0"]) == 0
+    assert main(["--data", str(byte_shards), "--out", str(run), "--resume", "--max_steps", "4"]) == 0
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    assert load_config(run / "config.toml").block_size == 16
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "x"], "--data"),
+    (["--data", ".", "--out", "x", "--no_such_key", "1"], "unknown config key 'no_such_key'"),
+    (["--data", ".", "--out", "x", "--batch_size", "many"], "batch_size must be an integer"),
+    (["--data", ".", "--out", "x", "--device", "tpu"], "device must be one of"),
+    (["--data", ".", "--out", "x", "--preset", "huge"], "preset must be one of"),
+    (["--data", ".", "--out", "x", "--lr"], "--lr needs a value"),
+    (["--data", ".", "--out", "x", "stray"], "unexpected argument 'stray'"),
+    (["--data", "/no/such/dir", "--out", "x"], "no such directory"),
+    (["--data", ".", "--out", "x", "--config", "/no/such.toml"], "config file not found"),
+    (["sample"], "--checkpoint"),
+    (["sample", "--checkpoint", "x", "--max-new-tokens", "0"], "must be positive"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_data_problems_give_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "no manifest" in err and err.count("\n") == 1
+    assert main(["sample", "--checkpoint", str(tmp_path), "--tokenizer", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_help_lists_the_config_keys(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and "python -m train sample" in out
+    assert all(f"--{key}" in out for key in ("max_steps", "n_layer", "grad_accum", "compile", "dtype"))
+
+
+def test_the_trainer_never_imports_beam(tokenized):
+    code = ("import sys, train, train.__main__, train.loop, train.sample, model, model.hf_export\n"
+            f"train.sample.load_tokenizer({str(tokenized.parent / 'tok')!r})\n"
+            "assert 'apache_beam' not in sys.modules, 'beam was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_schedule_warms_up_then_decays_to_min_lr():
+    schedule = WarmupCosine(warmup_steps=10, decay_steps=110, min_ratio=0.1)
+    assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.55)
+    assert schedule(110) == schedule(500) == pytest.approx(0.1)
+    values = [schedule(i) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_config_round_trips_through_toml(tmp_path):
+    config = TrainConfig(lr=1e-5, device="cpu", compile=True, n_layer=3).resolved()
+    (tmp_path / "c.toml").write_text(to_toml(config))
+    assert load_config(tmp_path / "c.toml") == config
+    assert config.model_shape() == {"n_layer": 3, "n_head": 2, "n_embd": 64}
+    with pytest.raises(ConfigError, match="must be positive"):
+        TrainConfig(max_steps=0)
+    assert math.isclose(load_config(None, {"lr": "2e-4"}).lr, 2e-4)

@@ -1,0 +1,162 @@
+"""Command line: `python -m train`, `python -m train sample`, `python -m train export`."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from train.config import TrainConfig
+
+TRAIN_USAGE = """python -m train --data SHARDS --out RUN [--config FILE] [--resume] [--KEY VALUE ...]
+       python -m train sample --checkpoint RUN [--prompt TEXT] [--max-new-tokens N]
+       python -m train export --checkpoint RUN --output DIR"""
+
+
+class UsageError(Exception):
+    """Bad command-line arguments: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def _config_keys_help() -> str:
+    from model.gpt import PRESETS
+
+    lines = ["config keys (TOML file and --KEY VALUE alike; defaults shown; unset n_* keys come from the preset,",
+             "an unset decay_steps is max_steps):"]
+    for field in dataclasses.fields(TrainConfig):
+        lines.append(f"  --{field.name} {'unset' if field.default is None else field.default}")
+    lines.append("presets: " + ", ".join(f"{name} ({p['n_layer']} layers, {p['n_head']} heads, {p['n_embd']} wide)"
+                                         for name, p in PRESETS.items()))
+    return "\n".join(lines)
+
+
+def parse_overrides(extra: list[str]) -> dict[str, str]:
+    """`--key value` and `--key=value` pairs after the known options."""
+    overrides: dict[str, str] = {}
+    i = 0
+    while i < len(extra):
+        item = extra[i]
+        if not item.startswith("--") or len(item) == 2:
+            raise UsageError(f"unexpected argument {item!r}; config keys are given as --KEY VALUE")
+        key, eq, value = item[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(extra) or extra[i + 1].startswith("--"):
+                raise UsageError(f"--{key} needs a value")
+            value = extra[i + 1]
+            i += 1
+        overrides[key.replace("-", "_")] = value
+        i += 1
+    return overrides
+
+
+def run_train(argv: list[str]) -> int:
+    parser = _Parser(prog="python -m train", usage=TRAIN_USAGE, epilog=_config_keys_help(), allow_abbrev=False,
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     description="Train a GPT on token shards written by `python -m pipeline tokenize`.")
+    parser.add_argument("--data", required=True, help="shard directory (with manifest.json)")
+    parser.add_argument("--out", required=True, help="run directory: checkpoints, metrics, config, samples")
+    parser.add_argument("--config", help="TOML file of config keys (with --resume: default RUN/config.toml)")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in RUN")
+    args, extra = parser.parse_known_args(argv)
+    from pipeline.config_io import ConfigError
+    from train.config import load_config
+    from train.loop import CONFIG_FILE
+
+    try:
+        config_path = args.config
+        if config_path is None and args.resume and (Path(args.out) / CONFIG_FILE).exists():
+            config_path = Path(args.out) / CONFIG_FILE
+        config = load_config(config_path, parse_overrides(extra))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    if not Path(args.data).is_dir():
+        raise UsageError(f"--data {args.data}: no such directory")
+
+    from train.loop import train
+
+    result = train(config, args.data, args.out, resume=args.resume)
+    val = f", best val loss {result.best_val_loss:.4f}" if result.best_val_loss is not None else ""
+    print(f"trained {result.steps} steps: train loss {result.train_loss:.4f}{val}, "
+          f"{result.tokens_per_s:,.0f} tokens/s; run in {result.run_dir}")
+    return 0
+
+
+def run_sample(argv: list[str]) -> int:
+    parser = _Parser(prog="python -m train sample", description="Generate text from a trained run.")
+    parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or .safetensors")
+    parser.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
+    parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=200)
+    parser.add_argument("--num-samples", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokenizer", help="tokenizer directory (default: RUN/tokenizer)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device")
+    if args.max_new_tokens < 1 or args.num_samples < 1 or args.temperature < 0 or args.top_k < 1:
+        raise UsageError("--max-new-tokens, --num-samples and --top-k must be positive, --temperature >= 0")
+    from train.sample import TOKENIZER_DIR, generate_text, load_model, load_tokenizer, run_dir_of
+
+    tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run_dir_of(args.checkpoint) / TOKENIZER_DIR
+    if not tokenizer_dir.is_dir():
+        raise UsageError(f"no tokenizer at {tokenizer_dir}; pass --tokenizer DIR")
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = load_model(args.checkpoint, args.device)
+    for k in range(args.num_samples):
+        text = generate_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+                             args.top_k, args.seed + k)
+        print(args.prompt + text)
+        if args.num_samples > 1:
+            print("-" * 40)
+    return 0
+
+
+def run_export(argv: list[str]) -> int:
+    parser = _Parser(prog="python -m train export",
+                     description="Export trained weights to Hugging Face GPT-2 format (needs the `hf` extra).")
+    parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or .safetensors")
+    parser.add_argument("--output", required=True, help="directory for config.json and model.safetensors")
+    args = parser.parse_args(argv)
+    from model.hf_export import export_hf
+    from train.sample import TOKENIZER_DIR, load_model, load_tokenizer, run_dir_of
+
+    tokenizer_dir = run_dir_of(args.checkpoint) / TOKENIZER_DIR
+    eot_id = load_tokenizer(tokenizer_dir).eot_id if tokenizer_dir.is_dir() else None
+    out = export_hf(load_model(args.checkpoint), args.output, eot_id=eot_id)
+    print(f"exported GPT-2 format model to {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"sample": run_sample, "export": run_export}
+    command = commands.get(argv[0]) if argv else None
+    from model.hf_export import HFExportError
+    from pipeline.shard_format import ShardFormatError
+    from train.checkpoint import CheckpointError
+    from train.data import DataError
+    from train.loop import TrainError
+
+    try:
+        return command(argv[1:]) if command else run_train(argv)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (ShardFormatError, DataError, CheckpointError, TrainError, HFExportError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; continue from the last checkpoint with --resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

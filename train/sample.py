@@ -1,0 +1,74 @@
+"""Text generation from a trained run: `python -m train sample --checkpoint RUN --prompt TEXT`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from model.gpt import GPT, GPTConfig, load_safetensors
+from train import checkpoint as ckpt
+
+# Where a run keeps its own copy of the tokenizer its shards were made with.
+TOKENIZER_DIR = "tokenizer"
+
+
+def load_tokenizer(directory: str | Path):
+    """Load a tokenizer directory from local disk.
+
+    `Tokenizer.load` also reads remote paths through Beam FileSystems; the trainer must not import Beam,
+    so it reads the two local files itself and hands them to the same constructor.
+    """
+    from tokenizer import META_FILE, MODEL_FILE, Tokenizer, TokenizerError
+
+    directory = Path(directory)
+    try:
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        model_bytes = (directory / meta.get("model_file", MODEL_FILE)).read_bytes()
+    except FileNotFoundError as e:
+        raise TokenizerError(f"{e.filename}: missing; is {directory} a tokenizer directory?") from None
+    except json.JSONDecodeError as e:
+        raise TokenizerError(f"{directory / META_FILE}: not valid JSON ({e})") from None
+    return Tokenizer(model_bytes, meta, str(directory))
+
+
+def run_dir_of(checkpoint: str | Path) -> Path:
+    """The run directory a checkpoint argument belongs to: RUN, RUN/checkpoints/step-N.pt or RUN/model.safetensors."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
+
+
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> GPT:
+    """Model weights from a run directory (its latest checkpoint), a checkpoint .pt, or a .safetensors file."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        latest = ckpt.latest_checkpoint(path)
+        if latest is None:
+            raise ckpt.CheckpointError(f"{path} holds no checkpoints (looked in {path / ckpt.CHECKPOINT_DIR})")
+        path = latest
+    if path.suffix == ".safetensors":
+        return load_safetensors(path, device).eval()
+    state = ckpt.load_checkpoint(path)
+    model = GPT(GPTConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
+def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.8,
+                  top_k: int | None = 200, seed: int = 0) -> str:
+    """The prompt's continuation (without the prompt), stopping at end-of-text."""
+    device = next(model.parameters()).device
+    # An empty prompt starts a fresh document, as training saw documents begin after end-of-text.
+    ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
+    if any(t >= model.config.vocab_size for t in ids):
+        raise ValueError(f"the tokenizer ({tokenizer.vocab_size} tokens) does not match the model "
+                         f"(vocab {model.config.vocab_size})")
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature,
+                         top_k=top_k, stop_token=tokenizer.eot_id, generator=generator)
+    new = out[0, len(ids):].tolist()
+    if tokenizer.eot_id in new:
+        new = new[:new.index(tokenizer.eot_id)]
+    return tokenizer.decode(new)
