@@ -1,6 +1,8 @@
 """Build a Beam pipeline from the user's Beam options, defaulting to the offline local runner."""
 from __future__ import annotations
 
+import logging
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
@@ -23,8 +25,13 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
 
 def unknown_beam_flags(beam_args: list[str]) -> list[str]:
     """Arguments in `beam_args` that no Beam option understands (typos such as --runnr=...)."""
-    options = PipelineOptions(beam_args)
-    known = {name for name in options.get_all_options(retain_unknown_options=False)}
+    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = options_logger.level
+    options_logger.setLevel(logging.ERROR)  # we report unknown flags ourselves, in one line
+    try:
+        known = set(PipelineOptions(beam_args).get_all_options(retain_unknown_options=False))
+    finally:
+        options_logger.setLevel(level)
     unknown = []
     for arg in beam_args:
         if arg.startswith("--"):

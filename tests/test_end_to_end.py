@@ -32,8 +32,8 @@ def demo(tmp_path_factory):
     run("tokenizer", "train", "--input", str(out / "clean/cleaned"), "--output", str(out / "tok"), "--vocab-size", "2000")
     run("pipeline", "tokenize", "--input", str(out / "clean/cleaned"), "--tokenizer", str(out / "tok"),
         "--output", str(out / "shards"), "--num-shards", "2")
-    run("train", "--data", str(out / "shards"), "--out", str(out / "run"), "--preset", "tiny", "--max_steps", "60",
-        "--eval_interval", "30", "--ckpt_interval", "60", "--batch_size", "8", "--block_size", "64", "--lr", "3e-3")
+    run("train", "--data", str(out / "shards"), "--out", str(out / "run"), "--preset", "tiny", "--max_steps", "150",
+        "--eval_interval", "50", "--ckpt_interval", "150", "--batch_size", "8", "--block_size", "64", "--lr", "3e-3")
     return out
 
 
@@ -74,8 +74,9 @@ def test_shards_verify_and_decode_back_to_cleaned_text(demo):
 def test_training_loss_falls_and_sample_generates(demo):
     metrics = [json.loads(line) for line in (demo / "run/metrics.jsonl").read_text().splitlines()]
     losses = [m["train_loss"] for m in metrics if "train_loss" in m]
-    assert losses[-1] < losses[0] - 1.0, losses
-    assert any("val_loss" in m for m in metrics)
+    val_losses = [m["val_loss"] for m in metrics if "val_loss" in m]
+    assert losses[-1] < losses[0] - 0.5, losses
+    assert len(val_losses) == 3 and val_losses[-1] < val_losses[0], val_losses
     sample = run("train", "sample", "--checkpoint", str(demo / "run"), "--prompt", "The", "--max-new-tokens", "20")
     assert sample.stdout.strip()
 
