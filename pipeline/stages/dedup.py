@@ -1,0 +1,363 @@
+"""The dedup stage: exact duplicates by content hash, then MinHash-LSH near duplicates.
+
+Only small records travel through the shuffles that decide what is a duplicate: for each
+document a "node" (rank, id, content hash), its LSH band keys, and (for the Jaccard check) its
+shingle hashes. Texts are joined back once, at the end. The steps:
+
+1. fingerprint every document (pure functions from `pipeline.text`);
+2. exact: group by content hash, keep the first node of each group;
+3. near: group survivors by LSH bucket, turn buckets into candidate pairs, confirm each pair by
+   the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
+4. every document that is not its cluster's first node is rejected, `duplicate_of` naming the
+   document its cluster keeps (an exact duplicate of a near duplicate points to that one too);
+5. optionally (`line_dedup`), lines shared by many kept documents are removed from all but the
+   first of them (`pipeline.text.line_dedup`); a document left empty is rejected, unless
+   duplicates name it as their cluster's keeper: then it stays whole, so `duplicate_of` always
+   names a kept document.
+
+What a step holds in memory at once is reported as Beam distribution metrics (namespace
+"dedup"; the largest value is the one to watch as a corpus grows): `shingle_set_bytes` per
+document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `partners_per_document`
+and `verify_shingle_bytes` (the shingle sets joined to confirm one document's candidate pairs),
+and `exact_group_size` (documents sharing a text; read in two passes, never held). No step
+collects a whole PCollection; connected components report their own neighbourhoods.
+
+A node's rank orders a cluster: 0 for every document under keep = "lowest_id", so the lowest id
+wins; minus the quality score under "highest_score", ties broken by id. The content hash in the
+node keeps two documents that share an id (a malformed input) apart.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from pipeline.document import rejection
+from pipeline.stages.components import ConnectedComponents
+from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
+from pipeline.text.lsh import band_keys
+from pipeline.text.minhash import DedupConfig, MinHasher, check_config, shingles_of
+from pipeline.text.shingles import content_hash, jaccard
+
+STAGE = "dedup"
+EXACT_DUPLICATE = "exact_duplicate"
+NEAR_DUPLICATE = "near_duplicate"
+LINE_DEDUP_EMPTY = "line_dedup_empty"
+
+_BANDS = "bands"
+_SHINGLES = "shingles"
+
+_SHINGLE_SET_BYTES = Metrics.distribution(STAGE, "shingle_set_bytes")
+_EXACT_GROUP_SIZE = Metrics.distribution(STAGE, "exact_group_size")
+_LSH_BUCKET_SIZE = Metrics.distribution(STAGE, "lsh_bucket_size")
+_PARTNERS_PER_DOCUMENT = Metrics.distribution(STAGE, "partners_per_document")
+_VERIFY_SHINGLE_BYTES = Metrics.distribution(STAGE, "verify_shingle_bytes")
+_LINES_REMOVED = Metrics.counter(STAGE, "lines_removed")
+
+# A node is (rank, id, content hash); a document's key is (id, content hash).
+Node = tuple[float, str, str]
+# Beam infers output types from generators that also yield TaggedOutputs; key/value is what they emit.
+_KeyedAny = beam.typehints.KV[Any, Any]
+
+
+def rank(doc: dict[str, Any], config: DedupConfig) -> float:
+    """Sort key of a document within its cluster: lower is kept first."""
+    if config.keep == "lowest_id":
+        return 0.0
+    score = doc.get(config.score_field)
+    if isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score):
+        return -float(score) + 0.0  # + 0.0 turns -0.0 into 0.0: equal ranks must encode equally
+    return math.inf  # documents without a score lose to every scored one
+
+
+def _key_of(doc: dict[str, Any]) -> tuple[str, str]:
+    return str(doc.get("id")), content_hash(doc.get("text") or "")
+
+
+def node_of(doc: dict[str, Any], config: DedupConfig) -> Node:
+    return rank(doc, config), *_key_of(doc)
+
+
+def candidate_pairs(members: Iterable[Node], verify: bool, all_pairs_limit: int) -> list[tuple[Node, Node]]:
+    """Pairs (smaller, larger) to link from one LSH bucket.
+
+    Unverified, a star on the bucket's minimum connects the bucket as well as all pairs would.
+    Verified, every pair is checked, unless the bucket is larger than `all_pairs_limit`: then a
+    star plus a chain through the sorted members bounds the work to linear in the bucket.
+    """
+    members = sorted(set(members))
+    if len(members) < 2:
+        return []
+    star = [(members[0], other) for other in members[1:]]
+    if not verify:
+        return star
+    if len(members) <= all_pairs_limit:
+        return [(a, b) for i, a in enumerate(members) for b in members[i + 1:]]
+    chain = [(a, b) for a, b in zip(members[1:], members[2:])]
+    return star + chain
+
+
+class _Fingerprint(beam.DoFn):
+    """doc → (content hash, (node, band keys)); shingle hashes on a side output for the Jaccard check."""
+
+    def __init__(self, config: DedupConfig, bands: int, rows: int):
+        self._config = config
+        self._bands = bands
+        self._rows = rows
+
+    def setup(self):
+        self._minhasher = MinHasher(self._config.num_perm, self._config.seed)
+
+    def process(self, doc):
+        config = self._config
+        node = node_of(doc, config)
+        keys: list[bytes] = []
+        if config.near:
+            hashes = shingles_of(doc.get("text") or "", doc.get("lang"), config)
+            _SHINGLE_SET_BYTES.update(hashes.nbytes)
+            if len(hashes):
+                keys = band_keys(self._minhasher.signature(hashes), self._bands, self._rows)
+                if config.verify_jaccard:
+                    yield beam.pvalue.TaggedOutput(_SHINGLES, (node, hashes.tobytes()))
+        yield node[2], (node, keys)
+
+
+def _exact_groups(grouped):
+    """Per content hash: the smallest node survives with its band keys; every other document is
+    a duplicate of it. Two passes over the group (Beam's grouped values can be iterated again),
+    so however many copies a text has, they are never all held in memory."""
+    _, members = grouped
+    keeper, keeper_keys = min(members)
+    yield beam.pvalue.TaggedOutput(_BANDS, (keeper, keeper_keys))
+    size = 0
+    for node, _ in members:
+        size += 1
+        # Records sharing the keeper's id and text are told apart by the final join, not here.
+        if _doc_key(node) != _doc_key(keeper):
+            yield node, keeper
+    _EXACT_GROUP_SIZE.update(size)
+
+
+def _bucket_entries(survivor):
+    node, keys = survivor
+    for key in keys:
+        yield key, node
+
+
+def _bucket_pairs(bucket, verify: bool, all_pairs_limit: int) -> list[tuple[Node, Node]]:
+    _, members = bucket
+    members = list(members)
+    _LSH_BUCKET_SIZE.update(len(members))
+    return candidate_pairs(members, verify, all_pairs_limit)
+
+
+def _send_shingles_to_partners(grouped):
+    """(u, {shingles: [u's], partners: [v...]}) → (v, (u, u's shingles)) for each partner v."""
+    node, joined = grouped
+    shingles = joined[_SHINGLES]
+    _PARTNERS_PER_DOCUMENT.update(len(joined["partners"]))
+    for partner in joined["partners"]:
+        yield partner, (node, shingles[0])
+
+
+def _verified_edges(grouped, threshold: float):
+    node, joined = grouped
+    if not joined["candidates"]:
+        return
+    own = np.frombuffer(joined[_SHINGLES][0], dtype=np.uint64)
+    _VERIFY_SHINGLE_BYTES.update(own.nbytes + sum(len(shingles) for _, shingles in joined["candidates"]))
+    for partner, partner_shingles in joined["candidates"]:
+        if jaccard(own, np.frombuffer(partner_shingles, dtype=np.uint64)) >= threshold:
+            yield partner, node
+
+
+_MEMBER = "member"
+_ROOT = "root"
+
+
+def _resolve_exact(grouped):
+    """An exact duplicate points to the document its exact group's keeper is, in the end, kept as.
+    The group holds (tag, node) values: the members and at most one near-duplicate root; it is
+    read twice rather than held, as a text may have any number of copies."""
+    keeper, tagged = grouped
+    final = next((node for tag, node in tagged if tag == _ROOT), keeper)
+    for tag, node in tagged:
+        if tag == _MEMBER:
+            yield node, (EXACT_DUPLICATE, final)
+
+
+def _doc_key(node: Node) -> tuple[str, str]:
+    return node[1], node[2]
+
+
+def _canonical_json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class _Route(beam.DoFn):
+    """Joined (doc key, {docs, verdict}) → kept document or rejection records."""
+
+    def process(self, grouped):
+        key, joined = grouped
+        docs = sorted(joined["docs"], key=_canonical_json)
+        # A record that only duplicates another with its own id and text is settled below.
+        verdicts = sorted(verdict for verdict in joined["verdict"] if _doc_key(verdict[1]) != key)
+        if verdicts:
+            reason, keeper = verdicts[0]
+            for doc in docs:
+                yield beam.pvalue.TaggedOutput("rejected", rejection(doc, STAGE, reason, duplicate_of=keeper[1]))
+            return
+        yield docs[0]
+        # Records repeating the same id and text can only be told apart here; the first stays.
+        for doc in docs[1:]:
+            yield beam.pvalue.TaggedOutput("rejected", rejection(doc, STAGE, EXACT_DUPLICATE, duplicate_of=doc.get("id")))
+
+
+def _lines_to_strip(grouped, min_docs: int):
+    """(line, document keys) → (document key, line) for each document the line is removed from."""
+    line, documents = grouped
+    for document in strip_from(documents, min_docs):
+        yield document, line
+
+
+class _RemoveLines(beam.DoFn):
+    """Joined (document key, {docs, lines, keeper}) → the documents without those lines, or a
+    rejection when nothing is left. A document that duplicates name as the one their cluster
+    keeps is never emptied (it stays whole), so that `duplicate_of` always names a kept document."""
+
+    def process(self, grouped):
+        _, joined = grouped
+        removed = set(joined["lines"])
+        for doc in joined["docs"]:
+            text = remove_lines(doc.get("text") or "", removed)
+            if removed and not text.strip():
+                if joined["keeper"]:
+                    yield doc
+                else:
+                    yield beam.pvalue.TaggedOutput("rejected", rejection(doc, STAGE, LINE_DEDUP_EMPTY))
+            else:
+                _LINES_REMOVED.inc(len(removed))
+                yield {**doc, "text": text} if removed else doc
+
+
+class _LineDedup(beam.PTransform):
+    """(documents, keys of cluster keepers) → (documents without lines found in `min_docs` or
+    more of them, except in the first, rejections of the documents left empty)."""
+
+    def __init__(self, min_docs: int):
+        super().__init__()
+        self._min_docs = min_docs
+
+    def expand(self, docs_and_keepers):
+        docs, keepers = docs_and_keepers
+        keyed = docs | "KeyDocs" >> beam.Map(lambda doc: (_key_of(doc), doc))
+        lines = (
+            keyed
+            | "LineEntries" >> beam.FlatMapTuple(
+                lambda key, doc: ((line, key) for line in line_keys(doc.get("text") or "")))
+            | "GroupByLine" >> beam.GroupByKey()
+            | "LinesToStrip" >> beam.FlatMap(_lines_to_strip, self._min_docs)
+        )
+        marked_keepers = keepers | "MarkKeepers" >> beam.Map(lambda key: (key, True))
+        routed = ({"docs": keyed, "lines": lines, "keeper": marked_keepers}
+                  | "JoinLines" >> beam.CoGroupByKey()
+                  | "RemoveLines" >> beam.ParDo(_RemoveLines()).with_outputs("rejected", main="kept"))
+        return routed["kept"], routed["rejected"]
+
+
+class Deduplicate(beam.PTransform):
+    """Documents → (kept, rejected): one document per cluster of exact or near duplicates."""
+
+    def __init__(self, config: DedupConfig | None = None):
+        super().__init__()
+        self._config = config or DedupConfig()
+        self._bands, self._rows = check_config(self._config)  # a bad option fails here, in one line
+
+    def expand(self, docs):
+        config = self._config
+        if config.exact or config.near:
+            kept, rejected, keepers = self._drop_duplicates(docs)
+        else:
+            kept, rejected = docs, docs.pipeline | "NoRejections" >> beam.Create([])
+            keepers = docs.pipeline | "NoKeepers" >> beam.Create([])
+        if config.line_dedup:
+            kept, emptied = (kept, keepers) | "LineDedup" >> _LineDedup(config.line_dedup_min_docs)
+            rejected = (rejected, emptied) | "AllRejections" >> beam.Flatten()
+        return kept, rejected
+
+    def _drop_duplicates(self, docs):
+        config = self._config
+        fingerprints = docs | "Fingerprint" >> beam.ParDo(
+            _Fingerprint(config, self._bands, self._rows)).with_output_types(_KeyedAny).with_outputs(_SHINGLES, main="main")
+
+        if config.exact:
+            exact = (
+                fingerprints["main"]
+                | "GroupByContent" >> beam.GroupByKey()
+                | "PickExactKeeper" >> beam.FlatMap(_exact_groups).with_output_types(_KeyedAny).with_outputs(_BANDS, main="duplicates")
+            )
+            survivors, exact_duplicates = exact[_BANDS], exact["duplicates"]
+        else:
+            survivors = fingerprints["main"] | "NodeBands" >> beam.Values()
+            exact_duplicates = None
+
+        verdicts = []
+        near_roots = None
+        if config.near:
+            pairs = (
+                survivors
+                | "BucketEntries" >> beam.FlatMap(_bucket_entries)
+                | "GroupByBucket" >> beam.GroupByKey()
+                | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, config.verify_jaccard, config.all_pairs_bucket_limit)
+                | "DistinctPairs" >> beam.Distinct()
+            )
+            edges = self._verify(pairs, fingerprints[_SHINGLES]) if config.verify_jaccard else pairs
+            near_roots = edges | "Components" >> ConnectedComponents(config.max_cc_rounds)
+            verdicts.append(near_roots | "NearVerdicts" >> beam.MapTuple(lambda node, root: (node, (NEAR_DUPLICATE, root))))
+
+        if exact_duplicates is not None:
+            if near_roots is None:
+                verdicts.append(exact_duplicates | "ExactVerdicts" >> beam.MapTuple(
+                    lambda node, keeper: (node, (EXACT_DUPLICATE, keeper))))
+            else:
+                verdicts.append(
+                    (
+                        exact_duplicates | "ByExactKeeper" >> beam.MapTuple(
+                            lambda node, keeper: (keeper, (_MEMBER, node))),
+                        near_roots | "TagRoots" >> beam.MapTuple(lambda node, root: (node, (_ROOT, root))),
+                    )
+                    | "ExactAndRoots" >> beam.Flatten()
+                    | "JoinExactToClusters" >> beam.GroupByKey()
+                    | "ResolveExact" >> beam.FlatMap(_resolve_exact)
+                )
+
+        all_verdicts = verdicts | "AllVerdicts" >> beam.Flatten()
+        routed = (
+            {
+                "docs": docs | "KeyDocs" >> beam.Map(lambda doc: (_key_of(doc), doc)),
+                "verdict": all_verdicts | "KeyVerdicts" >> beam.MapTuple(
+                    lambda node, verdict: (_doc_key(node), verdict)),
+            }
+            | "JoinTexts" >> beam.CoGroupByKey()
+            | "Route" >> beam.ParDo(_Route()).with_outputs("rejected", main="kept")
+        )
+        keepers = (all_verdicts | "KeeperKeys" >> beam.MapTuple(lambda node, verdict: _doc_key(verdict[1]))
+                   | "DistinctKeepers" >> beam.Distinct())
+        return routed["kept"], routed["rejected"], keepers
+
+    def _verify(self, pairs, shingles):
+        threshold = self._config.threshold
+        sent = (
+            {_SHINGLES: shingles, "partners": pairs}
+            | "JoinFirstShingles" >> beam.CoGroupByKey()
+            | "SendShingles" >> beam.FlatMap(_send_shingles_to_partners)
+        )
+        return (
+            {_SHINGLES: shingles, "candidates": sent}
+            | "JoinSecondShingles" >> beam.CoGroupByKey()
+            | "TrueJaccard" >> beam.FlatMap(_verified_edges, threshold)
+        )
