@@ -21,8 +21,10 @@ class OneLineParser(argparse.ArgumentParser):
 
 def fail(prog: str, message: str, code: int = RUN_ERROR) -> int:
     """Print a one-line error for `prog` and return the exit code to use."""
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
-    print(f"{prog}: error: {first_line}", file=sys.stderr)
+    lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()] or ["unknown error"]
+    # Errors re-raised by Beam workers carry the remote traceback; its last line names the error.
+    summary = lines[-1] if lines[0].startswith("Traceback") or lines[0].endswith("Traceback (most recent call last):") else lines[0]
+    print(f"{prog}: error: {summary}", file=sys.stderr)
     return code
 
 

@@ -26,7 +26,7 @@ def atomic_write(path: str, data: bytes) -> None:
     """
     directory, name = FileSystems.split(path)
     temporary = FileSystems.join(directory, f".{name}.tmp-{uuid.uuid4().hex}")
-    FileSystems.mkdirs(directory) if not FileSystems.exists(directory) else None
+    ensure_dir(directory)
     with FileSystems.create(temporary) as f:
         f.write(data)
     if FileSystems.exists(path):
@@ -47,8 +47,14 @@ def jsonl_bytes(records: Iterable[dict[str, Any]]) -> bytes:
 
 
 def ensure_dir(path: str) -> None:
-    if not FileSystems.exists(path):
+    """Create `path` if missing; parallel workers may race to create it, which is fine."""
+    if FileSystems.exists(path):
+        return
+    try:
         FileSystems.mkdirs(path)
+    except OSError:
+        if not FileSystems.exists(path):
+            raise
 
 
 def read_bytes(path: str) -> bytes:
