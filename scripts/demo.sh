@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/demo}
-STEPS=${STEPS:-300}
+STEPS=${STEPS:-500}
 rm -rf "$OUT"
 SAMPLE=(data/sample/web data/sample/jsonl data/sample/html data/sample/text/udhr)
 
@@ -19,7 +19,7 @@ python -m tokenizer train --input "$OUT/clean/cleaned" --output "$OUT/tokenizer"
 done_step
 
 step "3/6 tokenize into train/val shards"
-python -m pipeline tokenize --input "$OUT/clean/cleaned" --tokenizer "$OUT/tokenizer" --output "$OUT/shards" --num-shards 2
+python -m pipeline tokenize --input "$OUT/clean/cleaned" --tokenizer "$OUT/tokenizer" --output "$OUT/shards" --num-shards 2 --val-fraction 0.05
 done_step
 
 step "4/6 verify the shards and decode the first document"

@@ -123,3 +123,25 @@ def test_remote_list_file_with_base_url(server):
     sources = expand_sources([f"@{server}/list.txt"], config)
     assert sources == [f"{server}/files/{WARC_NAME}", f"{server}/files/dolma-sample-0000.warc.gz"]
     assert sum(len(read_all(source)[0]) for source in sources) == 16 + 22
+
+
+def test_clean_command_reports_failed_downloads_in_stats(server, tmp_path):
+    """Through the real command line: a URL that keeps failing is retried, then listed in stats.json
+    and counted, while the URL that works is cleaned."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "clean", "--input", f"{server}/files/cc_net-sample.warc.wet.gz",
+         f"{server}/down/clean-command.warc.gz", "--output", str(out), "--langs", "all", "--stages", "extract",
+         "--set", "read.download_attempts=2", "--set", "read.download_backoff_s=0.01"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert [item["url"] for item in stats["failed_downloads"]] == [f"{server}/down/clean-command.warc.gz"]
+    assert stats["rejected"]["download_failed"] == 1 and stats["kept_docs"] == 3
+    assert stats["input_docs"] == stats["kept_docs"] + sum(stats["rejected"].values())
+    assert _Handler.hits["/down/clean-command.warc.gz"] == 2

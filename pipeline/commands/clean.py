@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML file of CleanConfig settings")
     parser.add_argument("--langs", help="languages to keep, e.g. en,de; 'all' keeps every language and labels it")
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
+    parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. https://data.commoncrawl.org/")
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set quality.gopher_quality.min_words=20 (repeatable)")
@@ -43,6 +44,8 @@ def build_config(args: argparse.Namespace) -> CleanConfig:
         overrides["stages"] = ",".join(stages)
     if args.langs is not None:
         overrides["lang.langs"] = args.langs
+    if args.base_url is not None:
+        overrides["read.base_url"] = args.base_url
     if args.num_shards is not None:
         overrides["output.num_shards"] = str(args.num_shards)
     config = config_io.load(CleanConfig, args.config, overrides)
