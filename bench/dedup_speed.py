@@ -150,7 +150,7 @@ def memory(sizes: list[int]) -> None:
           "of a fresh FnApiRunner process")
     print(f"  {'docs':>6} {'text MiB':>8} | " + " ".join(f"{title:>10}" for title in HELD.values())
           + f" | {'shuffle RSS':>11} {'dedup RSS':>9} {'extra':>6} {'per 1k docs':>11} | {'stage s':>7}")
-    for size in tqdm(sizes, desc="corpus sizes", leave=False):
+    for size in tqdm(sizes, desc="corpus sizes", leave=False, disable=None):
         base, dedup = child(str(size), "baseline"), child(str(size), "dedup")
         held = [dedup["held"].get(name, 0) / (1024 if name.endswith("bytes") else 1) for name in HELD]
         extra = dedup["max_rss_mib"] - base["max_rss_mib"]

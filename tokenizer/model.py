@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Iterable, Sequence
 
 import sentencepiece as spm
@@ -51,19 +52,18 @@ class Tokenizer:
         self._marker_ids = [self._sp.piece_to_id(f"<0x{b:02X}>") for b in WHITESPACE_MARKER.encode("utf-8")]
 
     @classmethod
-    def load(cls, directory: str) -> "Tokenizer":
-        """Load from a directory (local or any Beam FileSystems URL, e.g. gs://)."""
-        from pipeline.fileio import join  # Beam FileSystems (~2 s to import) only when loading
-
+    def load(cls, directory: str | os.PathLike) -> "Tokenizer":
+        """Load from a directory: local (read without Beam, so the trainer can use it) or any Beam
+        FileSystems URL such as gs://."""
         directory = str(directory)
-        meta_path = join(directory, META_FILE)
+        meta_path = _join(directory, META_FILE)
         try:
             meta = json.loads(_read(meta_path))
         except json.JSONDecodeError as e:
             raise TokenizerError(f"{meta_path}: not valid JSON ({e})") from None
         if meta.get("format") != META_FORMAT:
             raise TokenizerError(f"{meta_path}: not a tokenizer written by `python -m tokenizer train`")
-        return cls(_read(join(directory, meta.get("model_file", MODEL_FILE))), meta, directory)
+        return cls(_read(_join(directory, meta.get("model_file", MODEL_FILE))), meta, directory)
 
     @property
     def processor(self) -> spm.SentencePieceProcessor:
@@ -101,11 +101,26 @@ class Tokenizer:
         return f"Tokenizer({self.source!r}, vocab_size={self.vocab_size}, eot_id={self.eot_id})"
 
 
-def _read(path: str) -> bytes:
-    from pipeline.fileio import read_bytes
+def _is_url(path: str) -> bool:
+    return "://" in path
 
+
+def _join(directory: str, name: str) -> str:
+    if _is_url(directory):
+        from pipeline.fileio import join  # Beam FileSystems only for remote paths (and ~2 s to import)
+
+        return join(directory, name)
+    return os.path.join(directory, name)
+
+
+def _read(path: str) -> bytes:
     try:
-        return read_bytes(path)
+        if _is_url(path):
+            from pipeline.fileio import read_bytes
+
+            return read_bytes(path)
+        with open(path, "rb") as f:
+            return f.read()
     except Exception as e:  # each FileSystems backend has its own "not found" error
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TokenizerError(f"cannot read {path}: {reason}; is it a directory written by "

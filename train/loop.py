@@ -293,7 +293,8 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
 
     # ---- the loop
     model.train()
-    progress = tqdm(total=config.max_steps, initial=step, desc="train", unit="step", disable=not is_main,
+    # The bar shows on the main rank at a terminal; logs and pipes get the step lines below instead.
+    progress = tqdm(total=config.max_steps, initial=step, desc="train", unit="step", disable=None if is_main else True,
                     dynamic_ncols=True, mininterval=1.0)
     last_log_time, last_log_step = time.perf_counter(), step
     train_loss, tokens_per_s = float("nan"), 0.0

@@ -1,7 +1,6 @@
 """Text generation from a trained run: `python -m train sample --checkpoint RUN --prompt TEXT`."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -14,22 +13,10 @@ TOKENIZER_DIR = "tokenizer"
 
 
 def load_tokenizer(directory: str | Path):
-    """Load a tokenizer directory from local disk.
+    """The tokenizer saved in `directory` (`Tokenizer.load` reads local paths without Beam)."""
+    from tokenizer import Tokenizer
 
-    `Tokenizer.load` also reads remote paths through Beam FileSystems; the trainer must not import Beam,
-    so it reads the two local files itself and hands them to the same constructor.
-    """
-    from tokenizer import META_FILE, MODEL_FILE, Tokenizer, TokenizerError
-
-    directory = Path(directory)
-    try:
-        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        model_bytes = (directory / meta.get("model_file", MODEL_FILE)).read_bytes()
-    except FileNotFoundError as e:
-        raise TokenizerError(f"{e.filename}: missing; is {directory} a tokenizer directory?") from None
-    except json.JSONDecodeError as e:
-        raise TokenizerError(f"{directory / META_FILE}: not valid JSON ({e})") from None
-    return Tokenizer(model_bytes, meta, str(directory))
+    return Tokenizer.load(directory)
 
 
 def run_dir_of(checkpoint: str | Path) -> Path:

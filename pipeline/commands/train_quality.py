@@ -102,7 +102,7 @@ def _json_text(line: str, text_field: str, where: str) -> str:
 
 def _examples(paths: list[str], text_field: str, limit: int | None, kind: str) -> list[str]:
     texts = itertools.chain.from_iterable(read_examples(path, text_field) for path in paths)
-    return list(tqdm(itertools.islice(texts, limit), desc=f"reading {kind} examples", unit=" docs", leave=False))
+    return list(tqdm(itertools.islice(texts, limit), desc=f"reading {kind} examples", unit=" docs", leave=False, disable=None))
 
 
 def save_model(model, output: str) -> None:
