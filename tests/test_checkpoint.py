@@ -17,12 +17,7 @@ CONFIG = TrainConfig(preset="tiny", block_size=32, batch_size=4, grad_accum=2, d
                      eval_steps=2, ckpt_interval=4, keep_last=2, sample_interval=0, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,7 @@ from model import GPT, PRESETS, GPTConfig, load_safetensors, save_safetensors
 from tests.train_shards import BYTE_VOCAB, byte_documents
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: one thread is several times faster than two on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(vocab_size=BYTE_VOCAB, **overrides) -> GPT:
