@@ -438,3 +438,12 @@ def test_oversized_file_is_rejected_unread():
     assert not docs and reasons(rejected) == {"record_too_large": 1}
     docs, rejected = read_all(SAMPLE / "web" / "cc-main-2020-34-sample.warc.gz", ReadConfig(max_record_bytes=40_000))
     assert len(docs) + len(rejected) == 16 and reasons(rejected)["record_too_large"] == len(rejected) > 0
+
+
+def test_lone_surrogates_in_json_are_replaced_so_every_field_encodes(tmp_path):
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text('{"id": "x\\udc80", "url": "http://a/\\ud800", "text": "Hello \\ud800 world \\ud83d\\ude00"}\n')
+    [(tag, doc)] = list(read_source(str(path), ReadConfig()))
+    assert tag == KEPT
+    assert doc["text"] == "Hello \ufffd world \U0001F600" and doc["id"] == "x\ufffd" and doc["url"] == "http://a/\ufffd"
+    json.dumps(doc, ensure_ascii=False).encode("utf-8")

@@ -11,6 +11,7 @@ from pipeline.sources.charset import UndecodableError, charset_from_meta, decode
 from pipeline.sources.config import ReadConfig
 from pipeline.sources.formats import ReadError, is_url
 from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.text.normalize import replace_surrogates
 
 STAGE = "read"
 _PARQUET_BATCH_ROWS = 1024
@@ -26,7 +27,7 @@ def record_document(record: Any, source: str, name: str, position: int | str,
     metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
     own_id = record.get(config.id_field)
     doc = {
-        "id": str(own_id) if own_id not in (None, "") else fallback_id,
+        "id": replace_surrogates(str(own_id)) if own_id not in (None, "") else fallback_id,
         "source": source,
         "url": _as_text(record.get("url") or metadata.get("warc_url") or metadata.get("url")),
         "date": _as_text(record.get("date") or record.get("created") or metadata.get("warc_date")),
@@ -35,14 +36,16 @@ def record_document(record: Any, source: str, name: str, position: int | str,
     if not isinstance(text, str):
         problem = "missing" if text is None else f"a {type(text).__name__}, not a string"
         return REJECTED, rejection(doc, STAGE, "read_error", error=f"field {config.text_field!r} is {problem}")
-    return KEPT, {**doc, "text": text}
+    return KEPT, {**doc, "text": replace_surrogates(text)}
 
 
 def _as_text(value: Any) -> str | None:
     """Parquet and `datasets` hold typed values (timestamps); documents hold JSON-safe strings."""
-    if value is None or isinstance(value, str):
-        return value
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return replace_surrogates(value)
 
 
 def jsonl_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:

@@ -37,12 +37,17 @@ _TRAILING_SPACE = re.compile(r"[ \t\u00a0\u3000]+(?=\n)")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
+def replace_surrogates(text: str) -> str:
+    """Lone UTF-16 surrogates (JSON's "\\ud800" decodes to one) with U+FFFD: nothing can encode them."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
 def normalize_text(text: str) -> str:
     if _MOJIBAKE_TRACE.search(text):
         text = ftfy.fix_text(text, _FTFY)
     text = _LINE_BREAKS.sub("\n", text)
     text = _TERMINAL_ESCAPES.sub("", text)
-    text = _SURROGATES.sub("\ufffd", text)
+    text = replace_surrogates(text)
     text = _CONTROL.sub("", text)
     text = unicodedata.normalize("NFC", text)
     text = _TRAILING_SPACE.sub("", text)
