@@ -21,16 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = OneLineParser(prog="python -m pipeline", description="Corpus cleaning and tokenization pipeline.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
+    # Only the chosen command's module is imported: importing Beam alone takes seconds, and verify
+    # and inspect never need it.
+    chosen = argv[0] if argv and argv[0] in COMMANDS else None
     for name, (module_name, help_text) in COMMANDS.items():
-        modules[name] = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        modules[name].add_arguments(sub)
-    if argv and argv[0] in BEAM_COMMANDS:
+        if name == chosen:
+            command = importlib.import_module(module_name)
+            command.add_arguments(sub)
+    if chosen in BEAM_COMMANDS:
         args, beam_args = parser.parse_known_args(argv)
-        return modules[args.command].run(args, beam_args)
+        return command.run(args, beam_args)
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    return command.run(args)
 
 
 if __name__ == "__main__":
