@@ -53,7 +53,7 @@ def expected_order():
 
 
 def one_error_line(capsys):
-    lines = [line for line in capsys.readouterr().err.splitlines() if "apitools" not in line]
+    lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1, lines
     return lines[0]
 
