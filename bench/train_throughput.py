@@ -31,7 +31,8 @@ import torch
 from bench.nanogpt_reference import ReferenceGPT, get_batch
 from model.gpt import GPT, PRESETS, GPTConfig
 from pipeline.shard_format import HEADER_BYTES, open_shards
-from train.data import TrainLoader, write_shard_dir
+from pipeline.shard_format import write_shard_dir
+from train.data import TrainLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 BYTE_EOT = 256

@@ -40,7 +40,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Sequence
+from typing import BinaryIO, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -325,3 +325,28 @@ def locate_document(manifest: dict, k: int) -> tuple[dict, int]:
             return entry, k
         k -= entry["num_docs"]
     raise AssertionError("unreachable: k was checked against the total")
+
+
+def write_shard_dir(out_dir: str | Path, splits: Mapping[str, Sequence[Sequence[Sequence[int]]]],
+                    vocab_size: int, eot_id: int, tokenizer: Mapping | None = None) -> Path:
+    """Write already-tokenized documents as shards plus manifest.json, in `pipeline tokenize`'s format.
+
+    `splits` maps "train"/"val" to a list of shards, each a list of documents (token id lists ending
+    with `eot_id`). For token ids that are already in memory (tests, benchmarks, other tokenizers'
+    output); `pipeline tokenize` writes the same format at scale through Beam.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for split, shards in splits.items():
+        for number, documents in enumerate(shards):
+            bin_bytes, idx_bytes = encode_shard(documents, vocab_size)
+            entry = manifest_entry(split, number, bin_bytes, idx_bytes)
+            (out / entry["file"]).write_bytes(bin_bytes)
+            (out / entry["index"]).write_bytes(idx_bytes)
+            entries.append(entry)
+    manifest = build_manifest(entries, vocab_size, eot_id, tokenizer or {})
+    tmp = out / f".{MANIFEST_NAME}.tmp-{os.getpid()}"
+    tmp.write_bytes(manifest_bytes(manifest))
+    os.replace(tmp, out / MANIFEST_NAME)
+    return out

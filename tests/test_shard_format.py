@@ -6,27 +6,14 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.shard_format import (HEADER_BYTES, MANIFEST_NAME, Shard, ShardFormatError, build_manifest, encode_shard,
-                                   load_manifest, locate_document, manifest_bytes, manifest_entry, open_shards,
-                                   token_dtype, verify_shard_dir)
+from pipeline.shard_format import (HEADER_BYTES, MANIFEST_NAME, Shard, ShardFormatError, encode_shard, load_manifest,
+                                   locate_document, open_shards, token_dtype, verify_shard_dir, write_shard_dir)
 
 EOT = 1
 
 
 def write_dir(directory, splits, vocab_size):
-    """Write {split: [shard documents, ...]} with the real encoder and manifest builder."""
-    directory.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for split, shards in splits.items():
-        for number, documents in enumerate(shards):
-            bin_bytes, idx_bytes = encode_shard(documents, vocab_size)
-            entry = manifest_entry(split, number, bin_bytes, idx_bytes)
-            (directory / entry["file"]).write_bytes(bin_bytes)
-            (directory / entry["index"]).write_bytes(idx_bytes)
-            entries.append(entry)
-    manifest = build_manifest(entries, vocab_size, EOT, {"path": "tok", "model_sha256": "0" * 64})
-    (directory / MANIFEST_NAME).write_bytes(manifest_bytes(manifest))
-    return directory
+    return write_shard_dir(directory, splits, vocab_size, EOT, {"path": "tok", "model_sha256": "0" * 64})
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import torch
 
 from pipeline.shard_format import open_shards
 from tests.train_shards import BYTE_EOT, BYTE_VOCAB, byte_documents, write_byte_shards
-from train.data import DataError, TrainLoader, ValLoader, write_shard_dir
+from pipeline.shard_format import write_shard_dir
+from train.data import DataError, TrainLoader, ValLoader
 
 BLOCK = 64
 

@@ -16,15 +16,13 @@ resuming exact.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from pipeline.shard_format import (MANIFEST_NAME, Shard, build_manifest, encode_shard, manifest_bytes, manifest_entry,
-                                   open_shards)
+from pipeline.shard_format import Shard, open_shards
 
 
 class DataError(ValueError):
@@ -147,27 +145,3 @@ class ValLoader:
             self.index.fill(self.windows[start:start + self.batch_size], buffer)
             batch = torch.from_numpy(buffer).to(self.device)
             yield batch[:, :-1], batch[:, 1:]
-
-
-def write_shard_dir(out_dir: str | Path, splits: Mapping[str, Sequence[Sequence[Sequence[int]]]],
-                    vocab_size: int, eot_id: int, tokenizer: Mapping | None = None) -> Path:
-    """Write already-tokenized documents as shards plus manifest.json, in `pipeline tokenize`'s format.
-
-    `splits` maps "train"/"val" to a list of shards, each a list of documents (token id lists ending
-    with `eot_id`). Builds small shard directories for tests and benchmarks without Beam.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for split, shards in splits.items():
-        for number, documents in enumerate(shards):
-            bin_bytes, idx_bytes = encode_shard(documents, vocab_size)
-            entry = manifest_entry(split, number, bin_bytes, idx_bytes)
-            (out / entry["file"]).write_bytes(bin_bytes)
-            (out / entry["index"]).write_bytes(idx_bytes)
-            entries.append(entry)
-    manifest = build_manifest(entries, vocab_size, eot_id, tokenizer or {})
-    tmp = out / f".{MANIFEST_NAME}.tmp-{os.getpid()}"
-    tmp.write_bytes(manifest_bytes(manifest))
-    os.replace(tmp, out / MANIFEST_NAME)
-    return out
