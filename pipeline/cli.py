@@ -19,6 +19,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's message (for one-line reports), or its type when it has none."""
+    text = str(error).strip()
+    if text:
+        return text.splitlines()[0].strip()
+    return type(error).__name__ if isinstance(error, BaseException) else "unknown error"
+
+
 def fail(prog: str, message: str, code: int = RUN_ERROR) -> int:
     """Print a one-line error for `prog` and return the exit code to use."""
     lines = [line.strip() for line in str(message).strip().splitlines() if line.strip()] or ["unknown error"]

@@ -18,6 +18,9 @@ def join(*parts: str) -> str:
     return FileSystems.join(*parts)
 
 
+_TEMPORARY_NAME = ".{name}.tmp-{token}"
+
+
 def atomic_write(path: str, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the whole file or none of it.
 
@@ -25,7 +28,7 @@ def atomic_write(path: str, data: bytes) -> None:
     a crash in between leaves only the temporary file, never a half-written `path`.
     """
     directory, name = FileSystems.split(path)
-    temporary = FileSystems.join(directory, f".{name}.tmp-{uuid.uuid4().hex}")
+    temporary = FileSystems.join(directory, _TEMPORARY_NAME.format(name=name, token=uuid.uuid4().hex))
     ensure_dir(directory)
     with FileSystems.create(temporary) as f:
         f.write(data)
@@ -60,3 +63,26 @@ def ensure_dir(path: str) -> None:
 def read_bytes(path: str) -> bytes:
     with FileSystems.open(path, compression_type="uncompressed") as f:
         return f.read()
+
+
+def remove_temporary_files(directories: list[str]) -> None:
+    """Delete what `atomic_write` left in `directories` when a run died between write and rename.
+
+    Best effort: it runs after the real outcome of a command is known and must not mask it.
+    """
+    try:
+        patterns = [join(d, _TEMPORARY_NAME.format(name="*", token="*")) for d in directories]
+        leftovers = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
+        if leftovers:
+            FileSystems.delete(leftovers)
+    except Exception:  # cleanup is best effort: the real error, if any, is already reported
+        pass
+
+
+def delete_unlisted(patterns: list[str], keep_names: set[str]) -> None:
+    """Delete the files matching `patterns` whose base name is not in `keep_names`: the outputs an
+    earlier run left that this run did not write again."""
+    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list
+             if FileSystems.split(m.path)[1] not in keep_names]
+    if stale:
+        FileSystems.delete(stale)

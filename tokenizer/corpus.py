@@ -6,9 +6,10 @@ from typing import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.cli import first_line
 from pipeline.fileio import join
+from pipeline.stages.write import SHARD_GLOB
 
-CLEANED_GLOB = "part-*.jsonl.gz"
 
 
 class InputError(ValueError):
@@ -18,7 +19,7 @@ class InputError(ValueError):
 def cleaned_pattern(input_path: str) -> str:
     """The glob of a cleaned/ directory's files; a path that already is a glob is kept as it is."""
     input_path = str(input_path)
-    return input_path if any(c in input_path for c in "*?[") else join(input_path, CLEANED_GLOB)
+    return input_path if any(c in input_path for c in "*?[") else join(input_path, SHARD_GLOB)
 
 
 def cleaned_files(input_path: str) -> list[str]:
@@ -53,8 +54,3 @@ def iter_documents(path: str) -> Iterator[dict]:
                     yield parse_document(line, f"{path}:{line_number}")
     except (OSError, EOFError) as e:  # gzip raises these for a truncated or corrupt file
         raise InputError(f"{path}: cannot read ({first_line(e)})") from None
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -18,6 +18,8 @@ from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
+from pipeline.cli import first_line
+
 MODEL_FILE = "tokenizer.model"
 META_FILE = "tokenizer_meta.json"
 META_FORMAT = "webcorpus-gpt-tokenizer"
@@ -122,6 +124,5 @@ def _read(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except Exception as e:  # each FileSystems backend has its own "not found" error
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TokenizerError(f"cannot read {path}: {reason}; is it a directory written by "
+        raise TokenizerError(f"cannot read {path}: {first_line(e)}; is it a directory written by "
                              f"`python -m tokenizer train`?") from None

@@ -22,6 +22,7 @@ from typing import Iterable
 import sentencepiece as spm
 from tqdm import tqdm
 
+from pipeline.cli import first_line
 from pipeline.fileio import atomic_write, join
 from pipeline.hashing import stable_hash, unit_interval
 from tokenizer.corpus import cleaned_files, iter_documents
@@ -226,7 +227,7 @@ def train_sentencepiece(sentences: Iterable[str], options: dict, seed: int) -> b
     try:
         spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model, **options)
     except RuntimeError as e:  # "INTERNAL: file.cc(123) [check] message": keep the message, else the check
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unknown error"
+        first = first_line(e)
         message = first.split("] ", 1)[-1].strip() or first.split(": ", 1)[-1]
         raise TrainError(f"SentencePiece could not train: {message}") from None
     return model.getvalue()

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.cli import first_line
+
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
 
@@ -94,4 +96,4 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
     except Exception as e:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {first_line(e)}") from None

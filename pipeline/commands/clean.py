@@ -6,15 +6,13 @@ import json
 import logging
 import time
 
-from apache_beam.io.filesystems import FileSystems
-
 from pipeline import config_io
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig
-from pipeline.fileio import join, read_bytes
+from pipeline.fileio import delete_unlisted, join, read_bytes, remove_temporary_files
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.sources import SourceError, expand_sources
-from pipeline.stages.write import shard_name
+from pipeline.stages.write import SHARD_GLOB, shard_name
 
 PROG = "pipeline clean"
 
@@ -80,35 +78,15 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             return fail(PROG, str(e), USAGE_ERROR)
         pipeline.run().wait_until_finish()
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
-        _remove_stale_shards(out_dir, config.output.num_shards)
+        written = {shard_name(i) for i in range(config.output.num_shards)}
+        delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:
-        _remove_temporary_files(out_dir)
+        remove_temporary_files([out_dir, join(out_dir, "*")])
     rejected = sum(stats["rejected"].values())
     top = ", ".join(f"{reason} {n}" for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1])[:4])
     print(f"clean: {stats['input_docs']} documents in, {stats['kept_docs']} kept, {rejected} rejected"
           f"{' (' + top + ')' if top else ''} in {time.time() - started:.1f}s → {out_dir}/cleaned, "
           f"report {out_dir}/report.html")
     return 0
-
-
-def _remove_stale_shards(out_dir: str, num_shards: int) -> None:
-    """Delete part files left by an earlier run that wrote more shards than this one."""
-    current = {shard_name(i) for i in range(num_shards)}
-    for sub in ("cleaned", "rejected"):
-        pattern = join(out_dir, sub, "part-*.jsonl.gz")
-        stale = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list
-                 if FileSystems.split(m.path)[1] not in current]
-        if stale:
-            FileSystems.delete(stale)
-
-
-def _remove_temporary_files(out_dir: str) -> None:
-    try:
-        matches = FileSystems.match([join(out_dir, "*", ".*.tmp-*"), join(out_dir, ".*.tmp-*")])
-        leftovers = [m.path for r in matches for m in r.metadata_list]
-        if leftovers:
-            FileSystems.delete(leftovers)
-    except Exception:  # cleanup is best effort: the real error, if any, is already reported
-        pass

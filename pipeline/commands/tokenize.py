@@ -11,7 +11,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.cli import USAGE_ERROR, fail
-from pipeline.fileio import ensure_dir, join, read_bytes
+from pipeline.fileio import delete_unlisted, ensure_dir, join, read_bytes, remove_temporary_files
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
 from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
@@ -60,11 +60,12 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
     try:
         _remove_manifest(out_dir)  # a run that fails must not leave an old manifest over new shards
         manifest = tokenize(args.input, out_dir, identity, config, beam_args)
-        _remove_unlisted_shards(out_dir, manifest)
+        listed = {name for entry in manifest["shards"] for name in (entry["file"], entry["index"])}
+        delete_unlisted([join(out_dir, f"{split}-*.{ext}") for split in SPLITS for ext in ("bin", "idx")], listed)
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:
-        _remove_temporary_files(out_dir)
+        remove_temporary_files([out_dir])
     splits = manifest["splits"]
     if not splits:
         return fail(PROG, f"no documents in {args.input}: nothing to tokenize")
@@ -92,22 +93,3 @@ def _remove_manifest(out_dir: str) -> None:
     path = join(out_dir, MANIFEST_NAME)
     if FileSystems.exists(path):
         FileSystems.delete([path])
-
-
-def _remove_unlisted_shards(out_dir: str, manifest: dict) -> None:
-    """Delete shard files of an earlier run that this run's manifest does not list."""
-    listed = {name for entry in manifest["shards"] for name in (entry["file"], entry["index"])}
-    patterns = [join(out_dir, f"{split}-*.{ext}") for split in SPLITS for ext in ("bin", "idx")]
-    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list
-             if FileSystems.split(m.path)[1] not in listed]
-    if stale:
-        FileSystems.delete(stale)
-
-
-def _remove_temporary_files(out_dir: str) -> None:
-    try:
-        leftovers = [m.path for r in FileSystems.match([join(out_dir, ".*.tmp-*")]) for m in r.metadata_list]
-        if leftovers:
-            FileSystems.delete(leftovers)
-    except Exception:  # cleanup is best effort: the real error, if any, is already reported
-        pass

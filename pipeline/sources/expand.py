@@ -13,6 +13,7 @@ import tempfile
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.cli import first_line
 from pipeline.sources.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
 from pipeline.sources.formats import (DATASET_MARKERS, decompressed, format_from_name, is_dataset_dir, is_url,
@@ -63,14 +64,14 @@ def _match(pattern: str) -> list[str]:
     try:
         return [metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list]
     except Exception as error:  # Beam raises BeamIOError, or ValueError for an unknown scheme
-        raise SourceError(f"cannot list {pattern}: {str(error).splitlines()[0]}") from None
+        raise SourceError(f"cannot list {pattern}: {first_line(error)}") from None
 
 
 def _is_dataset_dir(path: str) -> bool:
     try:
         return is_dataset_dir(path)
     except ValueError as error:  # unknown scheme
-        raise SourceError(f"cannot open {path}: {str(error).splitlines()[0]}") from None
+        raise SourceError(f"cannot open {path}: {first_line(error)}") from None
 
 
 def _readable(paths: list[str]) -> list[str]:
@@ -102,7 +103,7 @@ def _list_entries(list_path: str, config: ReadConfig) -> list[str]:
             with open_raw(list_path) as raw:
                 lines = decompressed(raw, config.chunk_bytes).read().decode("utf-8").splitlines()
     except (DownloadError, OSError, UnicodeDecodeError, ValueError) as error:
-        raise SourceError(f"cannot read list file {list_path}: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        raise SourceError(f"cannot read list file {list_path}: {first_line(error)}") from None
     entries = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
     if not entries:
         raise SourceError(f"list file {list_path} names no sources")

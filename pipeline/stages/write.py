@@ -9,6 +9,9 @@ from pipeline.fileio import atomic_write, gzip_bytes, jsonl_bytes
 from pipeline.hashing import bucket
 
 
+SHARD_GLOB = "part-*.jsonl.gz"
+
+
 def shard_name(index: int) -> str:
     return f"part-{index:05d}.jsonl.gz"
 
