@@ -19,8 +19,7 @@ import unicodedata
 import numpy as np
 import xxhash
 
-# Languages written without spaces between words: shingled by characters.
-CHAR_SHINGLE_LANGS = ("zh", "ja", "th", "ko", "lo", "km", "my", "bo")
+from pipeline.text.words import writes_spaces
 
 _U64 = np.uint64
 # Multipliers of the MurmurHash3 64-bit finaliser.
@@ -53,7 +52,7 @@ def uses_char_shingles(text: str, lang: str | None, min_space_ratio: float) -> b
     """True for languages written without spaces, or for text with too few spaces to have words
     (a page whose language stage did not run, or mislabelled CJK text). Spaces are counted in the
     text as written: punctuation, which normalising turns into spaces, says nothing about words."""
-    if lang and lang.split("_")[0].split("-")[0].lower() in CHAR_SHINGLE_LANGS:
+    if lang and not writes_spaces(lang.split("_")[0].split("-")[0].lower()):
         return True
     spaces = text.count(" ") + text.count("\n")
     return len(text) > 0 and spaces / len(text) < min_space_ratio
