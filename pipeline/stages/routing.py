@@ -44,7 +44,9 @@ class JudgeStage(beam.PTransform):
     """Apply a per-document judge: keep (with its signals merged into the document) or reject.
 
     `make_judge` is a picklable zero-argument factory (a class or `functools.partial`) whose result
-    maps a document to a `Verdict`; it is called once per worker in `DoFn.setup()`.
+    maps a document to a `Verdict`; it is called once per worker in `DoFn.setup()`, and once while
+    the graph is built, so that a bad setting or model path fails there, in one line, rather than
+    later on every worker.
     """
 
     def __init__(self, stage: str, make_judge: Callable[[], Judge]):
@@ -53,5 +55,6 @@ class JudgeStage(beam.PTransform):
         self._make_judge = make_judge
 
     def expand(self, docs):
+        self._make_judge()
         routed = docs | beam.ParDo(_ApplyJudge(self._stage, self._make_judge)).with_outputs(REJECTED, main=KEPT)
         return routed[KEPT], routed[REJECTED]
