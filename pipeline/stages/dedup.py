@@ -38,6 +38,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.document import rejection
 from pipeline.stages.components import ConnectedComponents
+from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
 from pipeline.text.lsh import band_keys
 from pipeline.text.minhash import DedupConfig, MinHasher, check_config, shingles_of
@@ -209,12 +210,12 @@ class _Route(beam.DoFn):
         if verdicts:
             reason, keeper = verdicts[0]
             for doc in docs:
-                yield beam.pvalue.TaggedOutput("rejected", rejection(doc, STAGE, reason, duplicate_of=keeper[1]))
+                yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, reason, duplicate_of=keeper[1]))
             return
         yield docs[0]
         # Records repeating the same id and text can only be told apart here; the first stays.
         for doc in docs[1:]:
-            yield beam.pvalue.TaggedOutput("rejected", rejection(doc, STAGE, EXACT_DUPLICATE, duplicate_of=doc.get("id")))
+            yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, EXACT_DUPLICATE, duplicate_of=doc.get("id")))
 
 
 def _lines_to_strip(grouped, min_docs: int):
@@ -238,7 +239,7 @@ class _RemoveLines(beam.DoFn):
                 if joined["keeper"]:
                     yield doc
                 else:
-                    yield beam.pvalue.TaggedOutput("rejected", rejection(doc, STAGE, LINE_DEDUP_EMPTY))
+                    yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, LINE_DEDUP_EMPTY))
             else:
                 _LINES_REMOVED.inc(len(removed))
                 yield {**doc, "text": text} if removed else doc
@@ -265,8 +266,8 @@ class _LineDedup(beam.PTransform):
         marked_keepers = keepers | "MarkKeepers" >> beam.Map(lambda key: (key, True))
         routed = ({"docs": keyed, "lines": lines, "keeper": marked_keepers}
                   | "JoinLines" >> beam.CoGroupByKey()
-                  | "RemoveLines" >> beam.ParDo(_RemoveLines()).with_outputs("rejected", main="kept"))
-        return routed["kept"], routed["rejected"]
+                  | "RemoveLines" >> beam.ParDo(_RemoveLines()).with_outputs(REJECTED, main=KEPT))
+        return routed[KEPT], routed[REJECTED]
 
 
 class Deduplicate(beam.PTransform):
@@ -343,11 +344,11 @@ class Deduplicate(beam.PTransform):
                     lambda node, verdict: (_doc_key(node), verdict)),
             }
             | "JoinTexts" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_Route()).with_outputs("rejected", main="kept")
+            | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTED, main=KEPT)
         )
         keepers = (all_verdicts | "KeeperKeys" >> beam.MapTuple(lambda node, verdict: _doc_key(verdict[1]))
                    | "DistinctKeepers" >> beam.Distinct())
-        return routed["kept"], routed["rejected"], keepers
+        return routed[KEPT], routed[REJECTED], keepers
 
     def _verify(self, pairs, shingles):
         threshold = self._config.threshold
