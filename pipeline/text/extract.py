@@ -31,6 +31,7 @@ class ExtractConfig:
     # Documents whose text (after extraction and normalization) is shorter are dropped ("extract_empty").
     min_chars: int = 1
     # Larger pages are dropped unextracted ("html_too_large"): extractors take superlinear time on them.
+    # A page dropped by this stage keeps its HTML in rejected/, cut at this size (flagged `html_truncated`).
     max_html_chars: int = 4_000_000
 
 
