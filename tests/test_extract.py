@@ -11,6 +11,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from pipeline.sources import ReadConfig, read_source
 from pipeline.stages.extract import ExtractText
 from pipeline.text.extract import ExtractConfig, document_text, extract_text
+from pipeline.text.verdict import keep
 
 HTML = Path(__file__).resolve().parents[1] / "data" / "sample" / "html"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "data" / "sources"
@@ -95,3 +96,13 @@ def test_rejected_pages_keep_their_html_up_to_the_cap():
                     equal_to([("empty", "extract_empty", True, None, "Home"),
                               ("huge", "html_too_large", True, True, None),
                               ("short", "extract_empty", True, None, "Too short.")]))
+
+
+def test_pages_with_more_tags_than_trafilatura_handles_quickly_go_to_resiliparse():
+    """trafilatura's time grows with the tag count (a million <br> took a minute); beyond
+    max_trafilatura_tags the page is extracted by resiliparse, whose output keeps its blank line."""
+    html = "<html><body><p>Hello world text here.</p>" + "<br>" * 5_000 + "<p>End.</p></body></html>"
+    few_tags = ExtractConfig(max_trafilatura_tags=1_000)
+    assert extract_text(html, few_tags) == extract_text(html, ExtractConfig(extractor="resiliparse"))
+    assert document_text({"html": html}, few_tags) == ("Hello world text here.\n\nEnd.", keep())
+    assert extract_text(html, ExtractConfig()).strip() == "Hello world text here.\nEnd."
