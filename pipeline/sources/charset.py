@@ -2,12 +2,16 @@
 
 A declaration is a claim, not a fact: pages that say UTF-8 and hold GB18030 bytes are common (see
 tests/data/sources/README.md), so a charset that fails to decode is skipped and detection (uchardet,
-through resiliparse) decides. Labels follow the WHATWG encoding standard, where "iso-8859-1" and
+through resiliparse) decides. Nor is every charset that decodes believed: UTF-16/32, UTF-7 and EBCDIC
+read ASCII bytes as other characters and decode nearly anything, so a page declaring one but made of
+ASCII or UTF-8 bytes (no NULs) would become CJK nonsense; such a declaration is ignored (resiliparse's
+bytes_to_str believes it). Labels follow the WHATWG encoding standard, where "iso-8859-1" and
 "ascii" mean windows-1252 and "gb2312" means GB18030.
 """
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 
 from resiliparse.parse.encoding import detect_encoding
@@ -24,6 +28,7 @@ _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:\-]+)", re.IGNORECASE
 _META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([\w.:\-]+)", re.IGNORECASE)
 _META_SCAN_BYTES = 4096
 _DETECT_SAMPLE_BYTES = 64 * 1024
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
 class UndecodableError(ValueError):
@@ -64,7 +69,7 @@ def decode_bytes(data: bytes, declared: tuple[str | None, ...] = (), max_replace
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
-    candidates = [codec for codec in map(codec_name, declared) if codec]
+    candidates = [codec for codec in map(codec_name, declared) if codec and _believable(codec, data)]
     candidates.append("utf-8")
     for codec in dict.fromkeys(candidates):
         try:
@@ -79,3 +84,23 @@ def decode_bytes(data: bytes, declared: tuple[str | None, ...] = (), max_replace
         return data.decode(detected, errors="replace")
     share = repaired.count("\ufffd") / max(len(repaired), 1)
     raise UndecodableError(f"invalid UTF-8 ({share:.1%} of characters undecodable) and no other encoding detected")
+
+
+@functools.cache
+def _reads_ascii_as_ascii(codec: str) -> bool:
+    return _PRINTABLE_ASCII.decode(codec, errors="replace") == _PRINTABLE_ASCII.decode("ascii")
+
+
+def _believable(codec: str, data: bytes) -> bool:
+    """False for a declared codec that reads ASCII as something else when the bytes look like ASCII or
+    UTF-8: valid UTF-8 with few NULs (ASCII characters in UTF-16/32 are half or three quarters NULs)."""
+    if _reads_ascii_as_ascii(codec):
+        return True
+    sample = data[:_DETECT_SAMPLE_BYTES]
+    if sample.count(0) * 8 >= len(sample):
+        return True
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) == len(data))
+    except UnicodeDecodeError:
+        return True
+    return False
