@@ -31,3 +31,11 @@ def test_real_utf16_without_bom_is_still_read_as_declared(codec):
 def test_real_utf16_cjk_text_without_markup_is_read_as_declared():
     text = "東京は日本の首都です。" * 20
     assert decode_bytes(text.encode("utf-16-le"), ("utf-16-le",)) == text
+
+
+@pytest.mark.parametrize("label", ["undefined", "base64", "zlib", "rot13", "hex", "idna"])
+def test_a_declared_codec_that_cannot_decode_bytes_is_ignored(label):
+    """Found by tests/test_text_properties.py: <meta charset="undefined"> raised UnicodeError."""
+    page = ASCII_PAGE.format(label)
+    assert decode_bytes(page.encode("ascii"), (charset_from_meta(page.encode("ascii")),)) == page
+    assert decode_bytes("café".encode("utf-8"), (label,)) == "café"

@@ -42,9 +42,23 @@ def codec_name(label: str | None) -> str | None:
     label = label.strip().strip("\"'").lower()
     label = _WHATWG_LABELS.get(label, label)
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        name = codecs.lookup(label).name
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
+    return name if _decodes_bytes(name) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _decodes_bytes(codec: str) -> bool:
+    """False for codecs Python knows that do not turn bytes into text: "base64", "zlib", "rot13"
+    (LookupError from bytes.decode) and "undefined" (UnicodeError on any input)."""
+    try:
+        b"a".decode(codec)
+    except UnicodeDecodeError:  # a real decoder: "a" alone is just not its text (UTF-16 needs two bytes)
+        return True
+    except (LookupError, UnicodeError):
+        return False
+    return True
 
 
 def charset_from_content_type(content_type: str | None) -> str | None:
@@ -74,7 +88,7 @@ def decode_bytes(data: bytes, declared: tuple[str | None, ...] = (), max_replace
     for codec in dict.fromkeys(candidates):
         try:
             return data.decode(codec)
-        except UnicodeDecodeError:
+        except UnicodeError:  # UnicodeDecodeError, or the plain UnicodeError some codecs ("idna") raise
             continue
     repaired = data.decode("utf-8", errors="replace")
     if repaired.count("\ufffd") <= max_replacement_ratio * max(len(repaired), 1):
@@ -88,7 +102,10 @@ def decode_bytes(data: bytes, declared: tuple[str | None, ...] = (), max_replace
 
 @functools.cache
 def _reads_ascii_as_ascii(codec: str) -> bool:
-    return _PRINTABLE_ASCII.decode(codec, errors="replace") == _PRINTABLE_ASCII.decode("ascii")
+    try:
+        return _PRINTABLE_ASCII.decode(codec) == _PRINTABLE_ASCII.decode("ascii")
+    except UnicodeError:
+        return False
 
 
 def _believable(codec: str, data: bytes) -> bool:
