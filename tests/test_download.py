@@ -6,11 +6,13 @@ import collections
 import http.server
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from pipeline.sources import ReadConfig, expand_sources, read_source
+from pipeline.sources.download import DownloadError, download
 from pipeline.stages.routing import KEPT, REJECTED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +37,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.send_error(500, "Internal Server Error")
         if kind == "slow" and first:
             time.sleep(1.0)
+        if kind == "drip":
+            return self._drip()
+        if kind == "redirect":          # /redirect/<url-encoded target>
+            self.send_response(302)
+            self.send_header("Location", urllib.parse.unquote(name))
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         if kind == "list.txt":
             return self._send(f"files/{WARC_NAME}\n# comment\nfiles/dolma-sample-0000.warc.gz\n".encode())
         path = WEB / name
@@ -42,6 +51,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.send_error(404, "Not Found")
         body = path.read_bytes()
         self._send(body, cut=kind == "cut")
+
+    def _drip(self):
+        """A body promised at 1,000 bytes, sent a byte every 0.1 s: each read succeeds, the whole never ends."""
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def _send(self, body: bytes, cut: bool = False):
         self.send_response(200)
@@ -145,3 +167,36 @@ def test_clean_command_reports_failed_downloads_in_stats(server, tmp_path):
     assert stats["rejected"]["download_failed"] == 1 and stats["kept_docs"] == 3
     assert stats["input_docs"] == stats["kept_docs"] + sum(stats["rejected"].values())
     assert _Handler.hits["/down/clean-command.warc.gz"] == 2
+
+
+def test_a_server_that_drips_bytes_is_abandoned_at_the_deadline_retried_then_reported(server):
+    config = ReadConfig(download_attempts=2, download_backoff_s=0.01, download_timeout_s=0.5, download_deadline_s=1.0)
+    url = f"{server}/drip/{WARC_NAME}"
+    docs, rejected = read_all(url, config)
+    assert not docs
+    [record] = rejected
+    assert record["reason"] == "download_failed" and record["url"] == url
+    assert "download_deadline_s" in record["error"] and "2 attempts" in record["error"]
+    assert _Handler.hits[f"/drip/{WARC_NAME}"] == 2
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/x.warc.gz", "file:///etc/passwd", "data:,hello"])
+def test_redirects_leave_http_never(server, tmp_path, target):
+    with open(tmp_path / "body", "wb") as out, pytest.raises(DownloadError) as error:
+        download(f"{server}/redirect/{urllib.parse.quote(target, safe='')}", out, FAST_RETRIES)
+    assert target.split(":")[0] in str(error.value) and "\n" not in str(error.value)
+    assert (tmp_path / "body").stat().st_size == 0
+
+
+def test_a_redirect_to_another_host_is_followed(server, tmp_path):
+    """CDNs and mirrors answer with a redirect to their own host: that is followed (http(s) only)."""
+    other_host = server.replace("127.0.0.1", "localhost") + f"/files/{WARC_NAME}"
+    with open(tmp_path / "body", "wb") as out:
+        size = download(f"{server}/redirect/{urllib.parse.quote(other_host, safe='')}", out, FAST_RETRIES)
+    assert size == (WEB / WARC_NAME).stat().st_size == (tmp_path / "body").stat().st_size
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/x.warc.gz", "file:///etc/passwd"])
+def test_only_http_and_https_urls_are_fetched(tmp_path, url):
+    with open(tmp_path / "body", "wb") as out, pytest.raises(DownloadError, match="only http and https"):
+        download(url, out, FAST_RETRIES)

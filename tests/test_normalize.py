@@ -48,3 +48,10 @@ def test_real_text_is_stable(path):
 def test_terminal_escapes_and_c1_controls():
     assert normalize_text("\x1b[31mred\x1b[0m text") == "red text"
     assert normalize_text("it\x92s") == "it\u2019s"            # C1 byte that was a windows-1252 quote
+
+
+def test_a_control_character_between_mojibake_halves_is_repaired_in_one_call():
+    """Found by tests/test_text_properties.py: removing \\x9d joined "Â" and "\\x80", which only a
+    second normalize_text call repaired, so normalization was not idempotent."""
+    once = normalize_text("\x9dÂ\x80")
+    assert normalize_text(once) == once

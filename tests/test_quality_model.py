@@ -153,3 +153,38 @@ def test_command_rejects_bad_options():
     with pytest.raises(SystemExit) as exit_info:
         parse(["--positive", "a", "--negative", "b", "--output", "m.bin", "--epochs", "0"])
     assert exit_info.value.code == 2
+
+
+def write_part(directory: Path, records: list[dict]) -> None:
+    directory.mkdir(parents=True)
+    with gzip.open(directory / "part-00000-of-00001.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps(record) + "\n" for record in records)
+
+
+def test_command_reads_the_cleaned_and_rejected_folders_of_a_clean_run(tmp_path, capsys):
+    """rejected/ holds text for documents dropped after extraction and HTML for pages dropped at it;
+    both become negatives. Rejections with neither (read errors) have nothing to learn from."""
+    prose = texts_of(SAMPLE / "jsonl/dolma-cc_en_head-0091.jsonl.gz")[:20]
+    write_part(tmp_path / "run/cleaned", [{"id": str(i), "text": text} for i, text in enumerate(prose)])
+    write_part(tmp_path / "run/rejected", [
+        {"id": "a", "stage": "quality", "reason": "gopher_min_words", "text": "Home | About | Contact"},
+        {"id": "b", "stage": "extract", "reason": "extract_empty",
+         "html": "<html><body><nav>Log in</nav><div>Cookie settings</div></body></html>"},
+        {"id": "c", "stage": "extract", "reason": "html_too_large", "html": "<html><body><p>Buy now", "html_truncated": True},
+        {"id": "d", "stage": "read", "reason": "read_error", "error": "truncated gzip"},
+    ])
+    (tmp_path / "run/rejected/_SUCCESS").write_text("")  # files that are not parts are not examples
+    args = parse(["--positive", str(tmp_path / "run/cleaned"), "--negative", str(tmp_path / "run/rejected"),
+                  "--output", str(tmp_path / "m.bin"), "--dim", "16", "--buckets", "10000"])
+    assert train_quality.run(args) == 0
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith(f"trained quality classifier on {len(prose)} positive and 3 negative examples")
+    assert list(train_quality.read_examples(str(tmp_path / "run/rejected")))[1:] == ["Log in\nCookie settings", "Buy now"]
+
+
+def test_a_folder_without_part_files_is_one_line_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    args = parse(["--positive", str(tmp_path / "empty"), "--negative", str(SAMPLE / "text/udhr/en.txt"),
+                  "--output", str(tmp_path / "m.bin")])
+    assert train_quality.run(args) == 1
+    assert "holds no part-*.jsonl.gz files" in capsys.readouterr().err

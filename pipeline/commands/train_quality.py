@@ -4,7 +4,10 @@
 
 Then score documents with `--set quality.model.model=hq.bin` (and `quality.model.threshold=...`).
 Example files are JSONL (`.jsonl`/`.json`, optionally `.gz`/`.zst`/`.bz2`) with a text field, or plain
-text with one document per line, on any Beam FileSystems path.
+text with one document per line, on any Beam FileSystems path. A folder stands for its part-*.jsonl.gz
+files, so the output of a clean run serves as is: `--positive OUT/cleaned --negative OUT/rejected`.
+A JSONL record without text but with `html` (a page rejected/ kept because extraction dropped it) gives
+the page's visible text; in a folder, records with neither (read errors, failed downloads) are skipped.
 """
 from __future__ import annotations
 
@@ -19,12 +22,18 @@ from typing import Iterator
 from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
-from pipeline.cli import RUN_ERROR, fail
-from pipeline.fileio import atomic_write
+from pipeline.cli import RUN_ERROR, fail, first_line
+from pipeline.fileio import atomic_write, join
+from pipeline.stages.write import SHARD_GLOB
+from pipeline.text.extract import ExtractConfig, extract_text
+from pipeline.text.normalize import normalize_text
 from pipeline.text.quality_model import NoExamplesError, TrainingOptions, train_classifier
 
 PROG = "python -m pipeline train-quality"
 _JSONL_SUFFIXES = tuple(f"{ext}{compression}" for ext in (".jsonl", ".json") for compression in ("", ".gz", ".zst", ".bz2"))
+# Pages in rejected/ with HTML only are those the main-content extractor found nothing in: what they
+# teach is their visible text as a whole (menus, banners, boilerplate), so all of it is extracted.
+_VISIBLE_TEXT = ExtractConfig(extractor="resiliparse", main_content=False)
 
 
 class ExamplesError(ValueError):
@@ -34,8 +43,10 @@ class ExamplesError(ValueError):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Train a fastText classifier that scores document quality from positive and negative examples."
     parser.add_argument("--positive", nargs="+", required=True, metavar="FILE",
-                        help="examples of good text: JSONL with a text field, or plain text with one document per line")
-    parser.add_argument("--negative", nargs="+", required=True, metavar="FILE", help="examples of bad text, same formats")
+                        help="examples of good text: JSONL with a text field, plain text with one document per line, "
+                             "or a folder of part-*.jsonl.gz files such as OUT/cleaned of a clean run")
+    parser.add_argument("--negative", nargs="+", required=True, metavar="FILE",
+                        help="examples of bad text, same formats (e.g. OUT/rejected of a clean run)")
     parser.add_argument("--output", required=True, metavar="MODEL.bin", help="where to save the model (local or gs://...)")
     parser.add_argument("--text-field", default="text", help="JSON field holding the text (default: text)")
     parser.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
@@ -73,28 +84,54 @@ def _positive_float(value: str) -> float:
 
 
 def read_examples(path: str, text_field: str = "text") -> Iterator[str]:
-    """Texts of one example file, in order; blank lines skipped."""
-    if not FileSystems.exists(path):
-        raise ExamplesError(f"example file not found: {path}")
+    """Texts of one example file, or of the part files of a folder, in order; blank lines skipped."""
+    if FileSystems.exists(path) and not os.path.isdir(path):
+        yield from _file_examples(path, text_field, skip_textless=False)
+        return
+    try:
+        parts = sorted(metadata.path for metadata in FileSystems.match([join(path, SHARD_GLOB)])[0].metadata_list)
+    except Exception as error:  # Beam raises BeamIOError, or ValueError for an unknown scheme
+        raise ExamplesError(f"cannot list {path}: {first_line(error)}") from None
+    if not parts:
+        raise ExamplesError(f"folder {path} holds no {SHARD_GLOB} files" if os.path.isdir(path)
+                            else f"example file not found: {path}")
+    for part in parts:
+        yield from _file_examples(part, text_field, skip_textless=True)
+
+
+def _file_examples(path: str, text_field: str, skip_textless: bool) -> Iterator[str]:
     is_jsonl = path.endswith(_JSONL_SUFFIXES)
     try:
         with FileSystems.open(path) as f:
             # Beam's decompressing reader is not an io.BufferedIOBase, so lines are read as bytes.
             for number, raw_line in enumerate(iter(f.readline, b""), start=1):
                 line = raw_line.decode("utf-8").rstrip("\r\n")
-                if line.strip():
-                    yield _json_text(line, text_field, f"{path}:{number}") if is_jsonl else line
+                if not line.strip():
+                    continue
+                text = _json_text(line, text_field, f"{path}:{number}", skip_textless) if is_jsonl else line
+                if text is not None:
+                    yield text
     except UnicodeDecodeError:
         raise ExamplesError(f"{path} is not UTF-8 text") from None
     except (OSError, EOFError, zlib.error) as error:
         raise ExamplesError(f"cannot read {path}: {error}") from None
 
 
-def _json_text(line: str, text_field: str, where: str) -> str:
+def _json_text(line: str, text_field: str, where: str, skip_textless: bool) -> str | None:
+    """The record's text, else the text of its `html`; None for a record with neither when `skip_textless`."""
     try:
-        text = json.loads(line)[text_field]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ExamplesError(f"{where}: not a JSON object with a {text_field!r} field") from None
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict):
+        raise ExamplesError(f"{where}: not a JSON object with a {text_field!r} field")
+    text = record.get(text_field)
+    if text is None and isinstance(record.get("html"), str):
+        return normalize_text(extract_text(record["html"], _VISIBLE_TEXT))
+    if text is None:
+        if skip_textless:
+            return None
+        raise ExamplesError(f"{where}: not a JSON object with a {text_field!r} field")
     if not isinstance(text, str):
         raise ExamplesError(f"{where}: {text_field!r} is not a string")
     return text

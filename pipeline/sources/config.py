@@ -17,7 +17,11 @@ class ReadConfig:
     # each failure (5xx, 429, timeouts, connection errors, bodies shorter than their Content-Length).
     download_attempts: int = 5
     download_backoff_s: float = 1.0
-    download_timeout_s: float = 60.0
+    download_timeout_s: float = 60.0          # longest wait for the next bytes
+    # Longest time one attempt may take in all: a server that sends a byte now and then never hits the
+    # read timeout. An attempt past it is abandoned and retried (30 minutes is 1 GB, a Common Crawl
+    # WARC, at 0.6 MB/s).
+    download_deadline_s: float = 1800.0
     max_download_bytes: int = 8 * 1024**3     # a larger body is refused, not truncated
     chunk_bytes: int = 1024 * 1024            # read/write unit while streaming
     # A WARC record, HTML or text file larger than this is rejected unread ("record_too_large"):

@@ -4,11 +4,19 @@ A spec is a file, a directory (read recursively), a glob, a path of any Beam Fil
 an http(s) URL, or `@list` (a file, local or remote, naming one spec a line; blank lines and lines
 starting with # are ignored). URLs are not touched here: they are fetched, with retries, by the
 worker that reads them. Every spec must match something, or `SourceError` says which did not.
+
+Local folders are walked following symlinked folders (datasets are often linked into place); a
+folder reached twice, as through a link back up the tree, is walked once. Entries that are not
+regular files (FIFOs, sockets, devices, broken links) would block or fail the read: inside a folder
+or glob they are skipped with a warning that counts them, and one given directly is an error. An
+@list that includes itself, directly or through other lists, is an error naming the chain.
 """
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
+import stat
 import tempfile
 
 from apache_beam.io.filesystems import FileSystems
@@ -31,15 +39,19 @@ def expand_sources(specs: list[str], config: ReadConfig) -> list[str]:
     """Sorted, de-duplicated sources, each one file, URL or `datasets` directory."""
     sources: set[str] = set()
     for spec in specs:
-        sources.update(_expand(spec.strip(), config))
+        sources.update(_expand(spec.strip(), config, ()))
     return sorted(sources)
 
 
-def _expand(spec: str, config: ReadConfig) -> list[str]:
+def _expand(spec: str, config: ReadConfig, lists: tuple[str, ...]) -> list[str]:
+    """`lists`: the @list specs being expanded around this one, outermost first."""
     if not spec:
         raise SourceError("empty input source")
     if spec.startswith("@"):
-        return [source for entry in _list_entries(spec[1:], config) for source in _expand(entry, config)]
+        if _list_identity(spec) in map(_list_identity, lists):
+            raise SourceError(f"list file {spec[1:]} includes itself: {' -> '.join((*lists, spec))}")
+        return [source for entry in _list_entries(spec[1:], config)
+                for source in _expand(entry, config, (*lists, spec))]
     if is_url(spec):
         return [spec]
     if any(char in spec for char in _GLOB_CHARS):
@@ -49,15 +61,52 @@ def _expand(spec: str, config: ReadConfig) -> list[str]:
         return found
     if _is_dataset_dir(spec):
         return [spec]
-    inside = _match(spec.rstrip("/") + "/**")
+    inside = _local_tree(spec) if _is_local(spec) and os.path.isdir(spec) else _match(spec.rstrip("/") + "/**")
     if inside:
         found = _readable(inside)
         if not found:
             raise SourceError(f"directory {spec} holds no file of a known format")
         return found
+    if _is_local(spec) and os.path.lexists(spec) and not os.path.isfile(spec):
+        raise SourceError(f"{spec} is not a regular file ({_file_kind(spec)}); reading it would block or fail")
     if _match(spec):
         return [spec]
     raise SourceError(f"input not found: {spec}")
+
+
+def _list_identity(list_spec: str) -> str:
+    path = list_spec[1:]
+    return os.path.realpath(path) if _is_local(path) else path
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _local_tree(folder: str) -> list[str]:
+    """Every entry under a local folder that is not a folder, following symlinked folders, each
+    real folder once (Beam's listing does not follow links)."""
+    entries, walked = [], set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in walked:
+            dirnames.clear()
+            continue
+        walked.add(real)
+        dirnames.sort()
+        entries.extend(os.path.join(dirpath, name) for name in filenames)
+    return entries
+
+
+def _file_kind(path: str) -> str:
+    if not os.path.exists(path):
+        return "a broken link"
+    mode = os.stat(path).st_mode
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
 
 
 def _match(pattern: str) -> list[str]:
@@ -80,13 +129,19 @@ def _readable(paths: list[str]) -> list[str]:
     dataset_dirs = sorted({posixpath.dirname(path) for path in paths if posixpath.basename(path) in DATASET_MARKERS})
     # A DatasetDict's split folders hold their own state.json; the top folder stands for them all.
     dataset_dirs = [d for d in dataset_dirs if not any(d.startswith(top + "/") for top in dataset_dirs)]
-    sources, skipped = list(dataset_dirs), []
+    sources, skipped, irregular = list(dataset_dirs), [], []
     for path in paths:
         if any(path.startswith(top + "/") for top in dataset_dirs):
             continue
-        (sources if format_from_name(path) else skipped).append(path)
+        if _is_local(path) and not os.path.isfile(path):
+            irregular.append(f"{path} ({_file_kind(path)})")
+        else:
+            (sources if format_from_name(path) else skipped).append(path)
     if skipped:
         _log.warning("skipping %d file(s) of unknown format, e.g. %s", len(skipped), ", ".join(sorted(skipped)[:3]))
+    if irregular:
+        _log.warning("skipping %d entries that are not regular files, e.g. %s", len(irregular),
+                     ", ".join(sorted(irregular)[:3]))
     return sources
 
 
@@ -111,7 +166,9 @@ def _list_entries(list_path: str, config: ReadConfig) -> list[str]:
 
 
 def _resolve(entry: str, list_folder: str, base_url: str) -> str:
-    if entry.startswith("@") or is_url(entry) or "://" in entry or entry.startswith("/"):
+    if entry.startswith("@"):  # a nested list, placed like any other entry
+        return "@" + _resolve(entry[1:], list_folder, base_url)
+    if is_url(entry) or "://" in entry or entry.startswith("/"):
         return entry
     if base_url:
         return base_url.rstrip("/") + "/" + entry.lstrip("/")

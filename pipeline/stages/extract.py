@@ -7,6 +7,7 @@ from apache_beam.metrics import Metrics
 from pipeline.document import rejection
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.extract import ExtractConfig, document_text
+from pipeline.text.verdict import Verdict
 
 STAGE = "extract"
 
@@ -26,15 +27,28 @@ class _ExtractDocument(beam.DoFn):
         if "html" in doc:
             self._extracted.inc()
         if self._filtering and not verdict.keep:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, verdict.reason, **verdict.signals))
+            yield beam.pvalue.TaggedOutput(REJECTED, _rejected_page(doc, text, verdict, self._config.max_html_chars))
             return
         yield {**{key: value for key, value in doc.items() if key != "html"}, "text": text}
+
+
+def _rejected_page(doc: dict, text: str, verdict: Verdict, max_html_chars: int) -> dict:
+    """The rejection of a page this stage drops. Its HTML is the only copy of the page, so it is kept:
+    whole up to `max_html_chars` characters, else cut there and flagged `html_truncated`, so that
+    rejected/ can be audited or mined (e.g. as negatives for `train-quality`) without the source."""
+    record = rejection({**doc, "text": text}, STAGE, verdict.reason, **verdict.signals)
+    if "html" in doc:
+        record["html"] = doc["html"][:max_html_chars]
+        if len(doc["html"]) > max_html_chars:
+            record["html_truncated"] = True
+    return record
 
 
 class ExtractText(beam.PTransform):
     """`docs | ExtractText(config, filtering)` -> `(documents, rejected)`.
 
     Documents with `html` get its main text as `text` (and lose `html`); every text is normalized.
+    Rejected pages keep their HTML (see `_rejected_page`) and any text extraction found.
     With `filtering=False` (the user left `extract` out of `--stages`) HTML is still converted,
     since nothing downstream reads HTML, but no document is dropped: an empty or failed
     extraction passes on with empty text.

@@ -1,7 +1,8 @@
 """HTML to plain text: the main content of a page, with boilerplate (menus, footers, ads) left out.
 
 Two extractors: trafilatura (the default, the choice of FineWeb and datatrove: best main-content
-precision, slower) and resiliparse (several times faster, simpler heuristics). Both are called
+precision, slower) and resiliparse (several times faster, simpler heuristics). Pages with a very large
+number of tags go to resiliparse whatever the choice, so one page cannot stall a worker. Both are called
 with caches and cross-document deduplication off, so a page's text never depends on which pages
 came before it on the same worker.
 """
@@ -31,7 +32,12 @@ class ExtractConfig:
     # Documents whose text (after extraction and normalization) is shorter are dropped ("extract_empty").
     min_chars: int = 1
     # Larger pages are dropped unextracted ("html_too_large"): extractors take superlinear time on them.
+    # A page dropped by this stage keeps its HTML in rejected/, cut at this size (flagged `html_truncated`).
     max_html_chars: int = 4_000_000
+    # trafilatura's time grows with the number of tags (990,000 <br> took about a minute; ordinary
+    # pages hold under 10,000): pages with more tags than this are extracted by resiliparse, which
+    # reads them in well under a second.
+    max_trafilatura_tags: int = 100_000
 
 
 def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verdict]:
@@ -55,7 +61,7 @@ def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verd
 
 def extract_text(html: str, config: ExtractConfig, url: str | None = None) -> str:
     """The main text of an HTML page ("" when there is none)."""
-    if config.extractor == "resiliparse":
+    if config.extractor == "resiliparse" or html.count("<") > config.max_trafilatura_tags:
         return _resiliparse_text(html, config)
     return _trafilatura_text(html, config, url)
 

@@ -42,7 +42,24 @@ def replace_surrogates(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text)
 
 
+_MAX_PASSES = 3
+
+
 def normalize_text(text: str) -> str:
+    """The normalized text; normalizing it again changes nothing."""
+    text = _normalize_once(text)
+    # Removing a control character can bring the two halves of a mojibake pair together ("Â\x9d\x80"
+    # becomes "Â\x80"), which only a further pass repairs.
+    for _ in range(_MAX_PASSES - 1):
+        if not _MOJIBAKE_TRACE.search(text):
+            break
+        text, previous = _normalize_once(text), text
+        if text == previous:
+            break
+    return text
+
+
+def _normalize_once(text: str) -> str:
     if _MOJIBAKE_TRACE.search(text):
         text = ftfy.fix_text(text, _FTFY)
     text = _LINE_BREAKS.sub("\n", text)

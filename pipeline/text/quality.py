@@ -201,9 +201,6 @@ class NGrams:
             self._hashes[n] = self.hashes(n - 1)[:-1] * _HASH_BASE + self._hashes[1][n - 1:]
         return self._hashes[n]
 
-    def chars(self, starts: np.ndarray, n: int) -> np.ndarray:
-        return self.chars_before[starts + n] - self.chars_before[starts]
-
 
 _HASH_BASE = np.uint64(0x100000001B3)
 
@@ -217,7 +214,7 @@ def _splitmix64(values: np.ndarray) -> np.ndarray:
 
 def top_ngram_char_frac(ngrams: NGrams, n: int) -> float:
     """Share of word characters covered by the most frequent word n-gram (counted only if it repeats;
-    among equally frequent ones, the one that occurs first)."""
+    among equally frequent ones, the one that occurs first; overlapping occurrences counted once)."""
     hashes = ngrams.hashes(n)
     if not hashes.size:
         return 0.0
@@ -225,8 +222,8 @@ def top_ngram_char_frac(ngrams: NGrams, n: int) -> float:
     top = int(counts.max())
     if top < 2:
         return 0.0
-    earliest = first[counts == top].min(keepdims=True)
-    return ratio(top * int(ngrams.chars(earliest, n)[0]), ngrams.total_chars)
+    earliest = first[counts == top].min()
+    return ratio(_covered_chars(ngrams, np.flatnonzero(hashes == hashes[earliest]), n), ngrams.total_chars)
 
 
 def dup_ngram_char_frac(ngrams: NGrams, n: int) -> float:
@@ -238,12 +235,17 @@ def dup_ngram_char_frac(ngrams: NGrams, n: int) -> float:
     repeat_starts = np.flatnonzero(first[inverse] != np.arange(hashes.size))
     if not repeat_starts.size:
         return 0.0
-    # +1 where a repeat starts, -1 where it ends: words with a positive running sum are covered.
+    return ratio(_covered_chars(ngrams, repeat_starts, n), ngrams.total_chars)
+
+
+def _covered_chars(ngrams: NGrams, starts: np.ndarray, n: int) -> int:
+    """Characters of the words inside the n-grams starting at `starts`, each word counted once."""
+    # +1 where an n-gram starts, -1 where it ends: words with a positive running sum are covered.
     depth = np.zeros(ngrams.chars_before.size, dtype=np.int64)
-    depth[repeat_starts] += 1
-    depth[repeat_starts + n] -= 1
+    np.add.at(depth, starts, 1)
+    np.add.at(depth, starts + n, -1)
     covered = np.cumsum(depth[:-1]) > 0
-    return ratio(int(np.diff(ngrams.chars_before)[covered].sum()), ngrams.total_chars)
+    return int(np.diff(ngrams.chars_before)[covered].sum())
 
 
 def _first_failure(checks: Iterable[tuple[str, bool]], disabled: frozenset[str]) -> str | None:
