@@ -200,6 +200,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     torch.manual_seed(config.seed)
     train_loader = TrainLoader(data_dir, config.block_size, config.batch_size, config.seed, rank, world_size, device)
     val_loader = ValLoader(data_dir, config.block_size, config.batch_size, config.eval_steps, rank, world_size, device)
+    if val_loader.vocab_size not in (None, train_loader.vocab_size):
+        raise TrainError(f"{data_dir}: val shards have vocab_size {val_loader.vocab_size}, "
+                         f"train shards {train_loader.vocab_size}")
 
     # ---- model, optimizer, schedule (same init on every rank: seeded identically above)
     model_config = GPTConfig(vocab_size=train_loader.vocab_size, block_size=config.block_size,
