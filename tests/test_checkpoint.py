@@ -66,7 +66,7 @@ def test_retention_keeps_the_newest_and_the_best(tmp_path):
 
 
 def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
-    ckpt.save_checkpoint(tmp_path, 1, {"step": 1}, keep_last=3, best_step=None)
+    ckpt.save_checkpoint(tmp_path, 1, {"step": 1}, keep_last=3)
 
     def broken_save(obj, path):
         with open(path, "wb") as f:
@@ -75,7 +75,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        ckpt.save_checkpoint(tmp_path, 2, {"step": 2}, keep_last=3, best_step=None)
+        ckpt.save_checkpoint(tmp_path, 2, {"step": 2}, keep_last=3)
     assert os.listdir(tmp_path / ckpt.CHECKPOINT_DIR) == ["step-00000001.pt"]
 
 
@@ -97,9 +97,26 @@ def test_loading_is_weights_only_and_errors_are_one_line(tmp_path):
 def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     random.random(), np.random.normal(), torch.rand(1)  # mid-stream, with numpy's cached gaussian
-    ckpt.save_checkpoint(tmp_path, 1, {"rng": ckpt.rng_state()}, keep_last=1, best_step=None)
+    ckpt.save_checkpoint(tmp_path, 1, {"rng": ckpt.rng_state()}, keep_last=1)
     draws = (random.random(), np.random.normal(), torch.rand(3))
     random.seed(9), np.random.seed(9), torch.manual_seed(9)
     ckpt.set_rng_state(ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path, 1))["rng"])
     again = (random.random(), np.random.normal(), torch.rand(3))
     assert draws[0] == again[0] and draws[1] == again[1] and torch.equal(draws[2], again[2])
+
+
+def test_a_checkpoint_without_its_keys_is_named_in_one_line(shards, tmp_path, capsys):
+    from train.__main__ import main
+
+    run = tmp_path / "run"
+    ckpt.save_checkpoint(run, 1, {"model": {}, "step": 1}, keep_last=1)
+    path = ckpt.checkpoint_path(run, 1)
+    for argv in (["export", "--checkpoint", str(path), "--output", str(tmp_path / "hf")],
+                 ["--data", str(shards), "--out", str(run), "--resume", "--device", "cpu"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(path) in err and "lacks model_config" in err, err
+    torch.save({"model": {}, "model_config": {"n_layer": "two"}}, path)
+    assert main(["export", "--checkpoint", str(path), "--output", str(tmp_path / "hf")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err

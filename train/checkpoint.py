@@ -20,6 +20,9 @@ import torch
 from pipeline.cli import first_line
 
 CHECKPOINT_DIR = "checkpoints"
+# What a file must hold to be read as a model (sample, export) or to resume a run from.
+MODEL_KEYS = ("model", "model_config")
+RESUME_KEYS = (*MODEL_KEYS, "optimizer", "scheduler", "step", "loader", "rng", "best_val_loss", "best_step")
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
 
 
@@ -72,7 +75,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_last: int,
-                    best_step: int | None) -> Path:
+                    best_step: int | None = None) -> Path:
     """Write `state` as the checkpoint of `step` (temp file, then rename), then prune old ones."""
     path = checkpoint_path(run_dir, step)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,10 +93,18 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The checkpoint's contents, which must include the `required` keys; CheckpointError otherwise."""
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint not found: {path}") from None
     except Exception as e:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"cannot read checkpoint {path}: {type(e).__name__}: {first_line(e)}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a checkpoint: it holds a {type(state).__name__}, not a dict")
+    missing = [key for key in required if key not in state]
+    if missing:
+        raise CheckpointError(f"{path} lacks {', '.join(missing)}: not a complete checkpoint of this trainer")
+    return state

@@ -190,7 +190,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
             if is_main:
                 tqdm.write(f"note: --resume found no checkpoint in {run_dir}; starting from step 0")
         else:
-            start = ckpt.load_checkpoint(latest, map_location="cpu")
+            start = ckpt.load_checkpoint(latest, map_location="cpu", required=ckpt.RESUME_KEYS)
     elif ckpt.latest_checkpoint(run_dir) is not None:
         raise TrainError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose another --out")
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from model.gpt import GPT, GPTConfig, load_safetensors
+from pipeline.cli import first_line
 from train import checkpoint as ckpt
 
 # Where a run keeps its own copy of the tokenizer its shards were made with.
@@ -37,9 +38,13 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> GP
         path = latest
     if path.suffix == ".safetensors":
         return load_safetensors(path, device).eval()
-    state = ckpt.load_checkpoint(path)
-    model = GPT(GPTConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
+    state = ckpt.load_checkpoint(path, required=ckpt.MODEL_KEYS)
+    try:
+        model = GPT(GPTConfig(**state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ckpt.CheckpointError(f"{path}: its model_config and weights do not make a model: "
+                                   f"{first_line(e)}") from None
     return model.to(device).eval()
 
 
