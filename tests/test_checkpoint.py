@@ -68,13 +68,12 @@ def test_retention_keeps_the_newest_and_the_best(tmp_path):
 def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     ckpt.save_checkpoint(tmp_path, 1, {"step": 1}, keep_last=3)
 
-    def broken_save(obj, path):
-        with open(path, "wb") as f:
-            f.write(b"half a checkpoint")
-        raise OSError("disk full")
+    def broken_save(obj, file):
+        file.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ckpt.CheckpointError, match=r"step-00000002.pt: No space left on device \[Errno 28\]"):
         ckpt.save_checkpoint(tmp_path, 2, {"step": 2}, keep_last=3)
     assert os.listdir(tmp_path / ckpt.CHECKPOINT_DIR) == ["step-00000001.pt"]
 

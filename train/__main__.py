@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -125,12 +127,34 @@ def run_export(argv: list[str]) -> int:
     parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or .safetensors")
     parser.add_argument("--output", required=True, help="directory for config.json and model.safetensors")
     args = parser.parse_args(argv)
-    from model.hf_export import export_hf
+    from model.hf_export import HFExportError, export_hf
+    from train.checkpoint import durable_write, write_error
     from train.sample import TOKENIZER_DIR, load_model, load_tokenizer, run_dir_of
 
     tokenizer_dir = run_dir_of(args.checkpoint) / TOKENIZER_DIR
     eot_id = load_tokenizer(tokenizer_dir).eot_id if tokenizer_dir.is_dir() else None
-    out = export_hf(load_model(args.checkpoint), args.output, eot_id=eot_id)
+    model = load_model(args.checkpoint)
+    out = Path(args.output)
+    # Exported into a hidden directory beside the output, then each file published whole: a full disk
+    # leaves no half model.safetensors behind.
+    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:  # transformers' "Writing model shards" bar would make an error's stderr more than one line
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except ImportError:  # export_hf says how to install it
+        pass
+    try:
+        try:
+            export_hf(model, staging, eot_id=eot_id)
+        except HFExportError:
+            raise
+        except Exception as e:  # transformers and safetensors wrap a full disk in their own error types
+            raise write_error(out, e) from None
+        for item in sorted(staging.iterdir()):
+            durable_write(out / item.name, lambda tmp: os.replace(item, tmp))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"exported GPT-2 format model to {out}")
     return 0
 

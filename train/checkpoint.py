@@ -1,4 +1,4 @@
-"""Checkpoints that resume a run exactly, written atomically, loaded with `weights_only=True`.
+"""Checkpoints that resume a run exactly, written atomically and durably, loaded with `weights_only=True`.
 
 A checkpoint is one `torch.save` file, RUN/checkpoints/step-XXXXXXXX.pt, holding only tensors and plain
 Python values (so the safe `weights_only` unpickler reads it): model and optimizer state dicts, the lr
@@ -12,7 +12,7 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -74,17 +74,53 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_last: int,
-                    best_step: int | None = None) -> Path:
-    """Write `state` as the checkpoint of `step` (temp file, then rename), then prune old ones."""
-    path = checkpoint_path(run_dir, step)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_error(path: Path, error: BaseException) -> CheckpointError:
+    """One line for a failed write, naming the OS's reason (torch wraps "No space left" in its own error)."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    reason = f"{cause.strerror} [Errno {cause.errno}]" if cause is not None and cause.strerror else first_line(error)
+    return CheckpointError(f"cannot write {path}: {reason}")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def durable_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Publish the file `write(temporary_path)` makes as `path`: whole or not at all, on disk before its name.
+
+    The temporary name sits beside `path` (hidden, `.NAME.tmp-PID`) and is removed if anything fails, so a
+    full disk leaves no half file and whatever `path` held before stays as it was. CheckpointError on failure."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        torch.save(state, tmp)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)  # the rename itself survives a power cut only once the directory is synced
+    except Exception as e:
+        raise write_error(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
+    return path
+
+
+def _torch_save(state: dict[str, Any], path: Path) -> None:
+    # Through a Python file object, so a failed write keeps its OSError (errno) in the exception chain.
+    with open(path, "wb") as f:
+        torch.save(state, f)
+
+
+def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_last: int,
+                    best_step: int | None = None) -> Path:
+    """Write `state` as the checkpoint of `step` durably, then prune old ones (only once the new one is safe)."""
+    path = durable_write(checkpoint_path(run_dir, step), lambda tmp: _torch_save(state, tmp))
     found = list_checkpoints(run_dir)
     keep = {s for s, _ in found[-keep_last:]} | {best_step}
     for old_step, old_path in found:

@@ -358,7 +358,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         tensorboard.close()
         from model.gpt import save_safetensors
 
-        save_safetensors(raw_model, run_dir / MODEL_FILE)
+        ckpt.durable_write(run_dir / MODEL_FILE, lambda tmp: save_safetensors(raw_model, tmp))
         plot_losses(run_dir / METRICS_FILE, run_dir / PLOT_FILE)
     if world_size > 1:
         dist.barrier()  # no rank leaves before rank 0's last checkpoint is on disk
