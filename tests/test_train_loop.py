@@ -104,7 +104,12 @@ def test_resume_through_the_cli_reuses_the_run_config(byte_shards, tmp_path):
     (["--data", "/no/such/dir", "--out", "x"], "no such directory"),
     (["--data", ".", "--out", "x", "--config", "/no/such.toml"], "config file not found"),
     (["sample"], "--checkpoint"),
-    (["sample", "--checkpoint", "x", "--max-new-tokens", "0"], "must be positive"),
+    (["sample", "--checkpoint", "x", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
+    (["sample", "--checkpoint", "x", "--temperature", "nan"], "--temperature must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x", "--temperature", "inf"], "--temperature must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x", "--temperature", "-0.5"], "--temperature must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x", "--top-k", "0"], "--top-k must be positive"),
+    (["sample", "--checkpoint", "x", "--num-samples", "-1"], "--num-samples must be positive"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2

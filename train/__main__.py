@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import shutil
 import sys
@@ -103,8 +104,12 @@ def run_sample(argv: list[str]) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no CUDA device")
-    if args.max_new_tokens < 1 or args.num_samples < 1 or args.temperature < 0 or args.top_k < 1:
-        raise UsageError("--max-new-tokens, --num-samples and --top-k must be positive, --temperature >= 0")
+    for option in ("max_new_tokens", "num_samples", "top_k"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):  # nan compares false both ways
+        raise UsageError(f"--temperature must be a finite number >= 0 (0 picks the likeliest token), "
+                         f"got {args.temperature}")
     from train.sample import TOKENIZER_DIR, generate_text, load_model, load_tokenizer, run_dir_of
 
     tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run_dir_of(args.checkpoint) / TOKENIZER_DIR
