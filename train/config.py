@@ -7,6 +7,7 @@ vocabulary (whose output layer dominates at this size); pass `--preset gpt2
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,9 +57,13 @@ class TrainConfig:
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
+        # nan and inf pass every comparison below the wrong way (or overflow the weights): refuse them first
+        for name in ("lr", "min_lr", "dropout", "weight_decay", "beta1", "beta2", "grad_clip"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         positive = ("block_size", "max_steps", "batch_size", "grad_accum", "eval_steps", "keep_last", "log_interval")
         non_negative = ("warmup_steps", "eval_interval", "ckpt_interval", "sample_interval", "sample_tokens",
-                        "weight_decay", "grad_clip", "min_lr", "dropout")
+                        "weight_decay", "grad_clip", "min_lr")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -70,8 +75,20 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def check_consistency(self) -> "TrainConfig":
+        """Checks across keys, once every key is set (overrides arrive one at a time: `--lr 1e-4 --min_lr
+        1e-5` passes through lr=1e-4 beside the default min_lr)."""
+        if self.min_lr > self.lr:
+            raise ConfigError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr}): the schedule decays to it")
+        shape = self.model_shape()
+        if shape["n_embd"] % shape["n_head"]:
+            raise ConfigError(f"n_embd ({shape['n_embd']}) must be divisible by n_head ({shape['n_head']}): "
+                              f"each head gets an equal slice of the width")
+        return self
 
     def model_shape(self) -> dict[str, int]:
         """n_layer, n_head, n_embd: the preset's values, each replaced by the explicit key when set."""
@@ -88,7 +105,7 @@ class TrainConfig:
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, str] | None = None) -> TrainConfig:
-    return config_io.load(TrainConfig, path, overrides)
+    return config_io.load(TrainConfig, path, overrides).check_consistency()
 
 
 def to_toml(config: TrainConfig) -> str:

@@ -164,7 +164,7 @@ def evaluate(model: torch.nn.Module, val_loader: ValLoader, autocast, world_size
 
 def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume: bool = False) -> TrainResult:
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    config = config.resolved()
+    config = config.check_consistency().resolved()
 
     # ---- processes and devices
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -301,6 +301,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
                     dynamic_ncols=True, mininterval=1.0)
     last_log_time, last_log_step = time.perf_counter(), step
     train_loss, tokens_per_s = float("nan"), 0.0
+    # Set on the device by any non-finite loss and read only where the loop syncs anyway (logs, checkpoints):
+    # a diverged run stops there, before its state is logged or saved.
+    diverged = torch.zeros((), dtype=torch.bool, device=device)
     while step < config.max_steps:
         loss_sum = torch.zeros((), device=device)
         for micro in range(config.grad_accum):
@@ -312,6 +315,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
                     _, loss = model(x, y)
                 (loss / config.grad_accum).backward()
             loss_sum += loss.detach()
+        diverged |= ~torch.isfinite(loss_sum)
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         lr = optimizer.param_groups[0]["lr"]
@@ -324,7 +328,11 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         log_now = step % config.log_interval == 0 or step == config.max_steps
         eval_now = bool(val_loader) and config.eval_interval > 0 and (
             step % config.eval_interval == 0 or step == config.max_steps)
+        save_now = step == config.max_steps or (config.ckpt_interval and step % config.ckpt_interval == 0)
         record, is_best = None, False
+        if (log_now or eval_now or save_now) and mean_across_ranks(diverged.float(), world_size) > 0:
+            raise TrainError(f"the loss is not finite (nan or inf) by step {step}: training diverged; lower lr "
+                             f"(now {config.lr:g}) or set grad_clip, then --resume from the last checkpoint")
         if log_now or eval_now:
             train_loss = mean_across_ranks(loss_sum / config.grad_accum, world_size)
             tokens_per_s = (step - last_log_step) * tokens_per_step / (time.perf_counter() - last_log_time)
@@ -346,7 +354,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         if is_main and tokenizer is not None and config.sample_interval and step % config.sample_interval == 0:
             write_sample(step)
         # checkpoints at the interval, at the end, and whenever validation improves
-        if is_best or step == config.max_steps or (config.ckpt_interval and step % config.ckpt_interval == 0):
+        if is_best or save_now:
             save(step)
         if record is not None:
             # throughput counts training only, not the evaluation, samples and checkpoints just done
