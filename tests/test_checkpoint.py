@@ -119,3 +119,49 @@ def test_a_checkpoint_without_its_keys_is_named_in_one_line(shards, tmp_path, ca
     assert main(["export", "--checkpoint", str(path), "--output", str(tmp_path / "hf")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(path) in err
+
+
+def test_resume_falls_back_past_a_cut_checkpoint_cleans_leftovers_and_a_cut_metrics_line(shards, tmp_path, capsys):
+    train(CONFIG, shards, tmp_path / "straight")
+    run = tmp_path / "run"
+    train(TrainConfig(**{**vars(CONFIG), "max_steps": 6}), shards, run)
+    newest = ckpt.checkpoint_path(run, 6)
+    newest.write_bytes(newest.read_bytes()[:newest.stat().st_size // 2])  # a crash mid-copy, say
+    leftover = newest.with_name(".step-00000007.pt.tmp-4242")
+    leftover.write_bytes(b"an interrupted write")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 7, "train_lo')  # the process died mid-line
+    capsys.readouterr()
+
+    train(CONFIG, shards, run, resume=True)
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and str(newest) in warning and "step-00000004.pt" in warning
+    assert not leftover.exists()
+    expected, actual = logged(tmp_path / "straight"), logged(run)
+    assert [r["step"] for r in actual] == list(range(1, 9))
+    assert [r["train_loss"] for r in actual] == [r["train_loss"] for r in expected]
+
+
+def test_resume_refuses_when_no_checkpoint_is_readable(shards, tmp_path):
+    run = tmp_path / "run"
+    train(TrainConfig(**{**vars(CONFIG), "max_steps": 2, "grad_accum": 1}), shards, run)
+    for _, path in ckpt.list_checkpoints(run):
+        path.write_bytes(b"")
+    with pytest.raises(ckpt.CheckpointError, match="no readable checkpoint"):
+        train(CONFIG, shards, run, resume=True)
+
+
+def test_resume_refuses_shards_retokenized_into_another_layout(shards, tmp_path):
+    from tests.train_shards import BYTE_EOT, BYTE_VOCAB
+    from pipeline.shard_format import open_shards, write_shard_dir
+    from train.data import DataError
+
+    # The same documents per shard in reverse order: equal token counts and windows, different batches.
+    reordered = {split: [[shard.document(k).tolist() for k in reversed(range(shard.num_docs))]
+                         for shard in open_shards(shards, split)] for split in ("train", "val")}
+    other = write_shard_dir(tmp_path / "other", reordered, BYTE_VOCAB, BYTE_EOT)
+    run = tmp_path / "run"
+    config = TrainConfig(**{**vars(CONFIG), "max_steps": 2, "grad_accum": 1})
+    train(config, shards, run)
+    with pytest.raises(DataError, match="not the ones this run was trained on"):
+        train(TrainConfig(**{**vars(config), "max_steps": 4}), other, run, resume=True)

@@ -48,6 +48,36 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def load_latest_readable(run_dir: str | Path, required: tuple[str, ...],
+                         warn: Callable[[str], None]) -> tuple[Path, dict[str, Any]] | None:
+    """(path, contents) of the newest checkpoint of the run that reads whole with the `required` keys.
+
+    A newer one that does not (cut short by a crash or a full disk) is skipped with one warning, since the
+    previous one is still sound; CheckpointError when the run has checkpoints and none is readable, None
+    when it has none."""
+    errors = []
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            state = load_checkpoint(path, required=required)
+        except CheckpointError as e:
+            errors.append(str(e))
+            continue
+        if errors:
+            warn(f"warning: skipped {len(errors)} unreadable checkpoint(s) ({errors[0]}); using {path.name}")
+        return path, state
+    if errors:
+        raise CheckpointError(f"no readable checkpoint in {run_dir}: {errors[0]}")
+    return None
+
+
+def remove_leftovers(run_dir: str | Path) -> None:
+    """Delete the temporary files `durable_write` left when a process died between write and rename."""
+    for folder in (Path(run_dir), Path(run_dir) / CHECKPOINT_DIR):
+        for leftover in folder.glob(".*.tmp-*"):
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
+
+
 def rng_state() -> dict[str, Any]:
     """Every RNG the trainer touches, as tensors and plain values."""
     kind, keys, pos, has_gauss, cached_gauss = np.random.get_state()

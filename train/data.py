@@ -16,13 +16,14 @@ resuming exact.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from pipeline.shard_format import Shard, load_manifest, open_shards
+from pipeline.shard_format import Shard, load_manifest, open_shards, sha256_of
 
 # Tokens scanned per numpy call when checking ids: bounded memory whatever the shard's size.
 _SCAN_CHUNK = 1 << 24
@@ -80,6 +81,13 @@ def open_checked_shards(data_dir: Path, split: str) -> tuple[list[Shard], int | 
     return shards, (sizes.pop() if sizes else None)
 
 
+def layout_fingerprint(data_dir: Path) -> str:
+    """sha256 over every shard's split, name, token count and checksum, as the manifest records them: it
+    changes whenever re-tokenizing changes what any batch would hold, and costs no shard reads."""
+    entries = [[e["split"], e["file"], e["num_tokens"], e["sha256"]] for e in load_manifest(data_dir)["shards"]]
+    return sha256_of(json.dumps(entries).encode("utf-8"))
+
+
 class TrainLoader:
     """Endless stream of (inputs, targets) batches for one rank, without replacement within an epoch."""
 
@@ -90,6 +98,7 @@ class TrainLoader:
         if not shards:
             raise DataError(f"{self.data_dir}: the manifest lists no train shards")
         self.index = WindowIndex(shards, block_size)
+        self.data_fingerprint = layout_fingerprint(self.data_dir)
         self.windows_per_rank = len(self.index) // world_size
         if self.windows_per_rank < 1:
             raise DataError(f"{self.data_dir}: {len(self.index)} training windows of {block_size + 1} tokens "
@@ -126,11 +135,16 @@ class TrainLoader:
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         return batch[:, :-1], batch[:, 1:]
 
-    def state_dict(self) -> dict[str, int]:
+    def state_dict(self) -> dict[str, int | str]:
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "world_size": self.world_size, "num_windows": len(self.index)}
+                "world_size": self.world_size, "num_windows": len(self.index),
+                "data_fingerprint": self.data_fingerprint}
 
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
+    def load_state_dict(self, state: Mapping[str, int | str]) -> None:
+        if state.get("data_fingerprint") != self.data_fingerprint:
+            raise DataError(f"cannot resume: the shards in {self.data_dir} are not the ones this run was trained on "
+                            f"(their manifest lists other files, token counts or checksums; re-tokenized?), so "
+                            f"its batches would differ; train a new run on them")
         expected = {"seed": self.seed, "world_size": self.world_size, "num_windows": len(self.index)}
         for key, value in expected.items():
             if int(state[key]) != value:

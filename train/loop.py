@@ -11,6 +11,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -112,11 +113,23 @@ def check_tokenizer(tokenizer, data_dir: Path, vocab_size: int) -> None:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop logged lines after the checkpoint we resume from, so no step appears twice."""
+    """Drop logged lines after the checkpoint we resume from, so no step appears twice, and a last line the
+    killed process left half-written; any other unreadable line is an error, not something to drop."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= last_step]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                continue
+            raise TrainError(f"{path}:{number} is not a JSON line; repair or remove it to resume") from None
+        if record["step"] <= last_step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
@@ -185,12 +198,15 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     # ---- where we start: fresh, or the latest checkpoint
     start = None
     if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is None:
+        if is_main:
+            ckpt.remove_leftovers(run_dir)
+        found = ckpt.load_latest_readable(run_dir, ckpt.RESUME_KEYS,
+                                          lambda line: print(line, file=sys.stderr) if is_main else None)
+        if found is None:
             if is_main:
                 tqdm.write(f"note: --resume found no checkpoint in {run_dir}; starting from step 0")
         else:
-            start = ckpt.load_checkpoint(latest, map_location="cpu", required=ckpt.RESUME_KEYS)
+            start = found[1]
     elif ckpt.latest_checkpoint(run_dir) is not None:
         raise TrainError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose another --out")
 
