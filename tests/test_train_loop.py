@@ -155,6 +155,7 @@ def test_help_lists_the_config_keys(capsys):
     out = capsys.readouterr().out
     assert info.value.code == 0 and "python -m train sample" in out
     assert all(f"--{key}" in out for key in ("max_steps", "n_layer", "grad_accum", "compile", "dtype"))
+    assert "grad_accum is global" in out
 
 
 def test_the_trainer_never_imports_beam(tokenized):

@@ -27,7 +27,8 @@ class TrainConfig:
     block_size: int = 128
     dropout: float = 0.0
     bias: bool = True
-    # optimization: tokens per optimizer step = batch_size * block_size * grad_accum * world size
+    # optimization: tokens per optimizer step = batch_size * block_size * grad_accum, whatever the number of
+    # processes: grad_accum counts micro-batches over all of them (each of W runs grad_accum / W)
     max_steps: int = 1000
     batch_size: int = 16
     grad_accum: int = 1

@@ -181,6 +181,12 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
 
     # ---- processes and devices
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.grad_accum % world_size:
+        raise TrainError(f"grad_accum ({config.grad_accum}) must be a multiple of the number of processes "
+                         f"({world_size}): it counts the micro-batches of one optimizer step over all of them")
+    # grad_accum is global (as in nanoGPT): the processes share a step's micro-batches, so the tokens per
+    # step do not grow with the number of GPUs.
+    micro_steps = config.grad_accum // world_size
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(config, local_rank)
     owns_process_group = world_size > 1 and not dist.is_initialized()
@@ -252,7 +258,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
 
-    tokens_per_step = config.batch_size * config.block_size * config.grad_accum * world_size
+    tokens_per_step = config.batch_size * config.block_size * config.grad_accum
 
     # ---- run directory: config, tokenizer, logs
     tokenizer = None
@@ -322,14 +328,14 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     diverged = torch.zeros((), dtype=torch.bool, device=device)
     while step < config.max_steps:
         loss_sum = torch.zeros((), device=device)
-        for micro in range(config.grad_accum):
+        for micro in range(micro_steps):
             x, y = train_loader.next_batch()
             # gradients are all-reduced once per optimizer step, on the last micro-batch
-            sync = world_size == 1 or micro == config.grad_accum - 1
+            sync = world_size == 1 or micro == micro_steps - 1
             with nullcontext() if sync else model.no_sync():
                 with autocast:
                     _, loss = model(x, y)
-                (loss / config.grad_accum).backward()
+                (loss / micro_steps).backward()
             loss_sum += loss.detach()
         diverged |= ~torch.isfinite(loss_sum)
         if config.grad_clip > 0:
@@ -350,7 +356,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
             raise TrainError(f"the loss is not finite (nan or inf) by step {step}: training diverged; lower lr "
                              f"(now {config.lr:g}) or set grad_clip, then --resume from the last checkpoint")
         if log_now or eval_now:
-            train_loss = mean_across_ranks(loss_sum / config.grad_accum, world_size)
+            train_loss = mean_across_ranks(loss_sum / micro_steps, world_size)
             tokens_per_s = (step - last_log_step) * tokens_per_step / (time.perf_counter() - last_log_time)
             record = {"step": step, "train_loss": train_loss, "lr": lr, "tokens_per_s": tokens_per_s}
             progress.set_postfix(loss=f"{train_loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
