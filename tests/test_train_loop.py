@@ -60,7 +60,7 @@ def test_cli_trains_samples_and_exports(tokenized, tmp_path, capsys):
     assert {"step", "train_loss", "lr", "tokens_per_s"} <= set(rows[0]) and "val_loss" not in rows[0]
     assert "val_loss" in rows[1] and "val_loss" in rows[3]
     assert load_config(run / "config.toml") == TrainConfig(
-        preset="tiny", n_layer=2, n_head=2, n_embd=64, block_size=32, batch_size=4, max_steps=6, decay_steps=6,
+        preset="tiny", n_layer=2, n_head=2, n_embd=64, block_size=32, batch_size=4, max_steps=6,
         log_interval=2, eval_interval=3, eval_steps=2, sample_interval=3, sample_tokens=8)
     assert sorted(p.name for p in (run / "tokenizer").iterdir()) == ["tokenizer.model", "tokenizer_meta.json"]
     assert [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()] == [3, 6]
@@ -91,6 +91,20 @@ def test_resume_through_the_cli_reuses_the_run_config(byte_shards, tmp_path):
     assert main(["--data", str(byte_shards), "--out", str(run), "--resume", "--max_steps", "4"]) == 0
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert load_config(run / "config.toml").block_size == 16
+
+
+def test_resume_with_a_larger_max_steps_stretches_the_schedule_to_the_new_end(byte_shards, tmp_path):
+    common = ["--data", str(byte_shards), "--preset", "tiny", "--block_size", "16", "--batch_size", "2",
+              "--warmup_steps", "1", "--log_interval", "1", "--eval_interval", "0", "--ckpt_interval", "4"]
+    assert main([*common, "--out", str(tmp_path / "straight"), "--max_steps", "8"]) == 0
+    assert main([*common, "--out", str(tmp_path / "run"), "--max_steps", "4"]) == 0
+    assert main(["--data", str(byte_shards), "--out", str(tmp_path / "run"), "--resume", "--max_steps", "8"]) == 0
+    straight, extended = ([json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+                          for name in ("straight", "run"))
+    # After the resume the lr follows the 8-step cosine, as if the run had been asked for 8 steps from the start.
+    assert [r["lr"] for r in extended[4:]] == [r["lr"] for r in straight[4:]]
+    assert extended[4]["lr"] > 3 * TrainConfig().min_lr
+    assert "decay_steps" not in (tmp_path / "run" / "config.toml").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -155,7 +169,7 @@ def test_help_lists_the_config_keys(capsys):
     out = capsys.readouterr().out
     assert info.value.code == 0 and "python -m train sample" in out
     assert all(f"--{key}" in out for key in ("max_steps", "n_layer", "grad_accum", "compile", "dtype"))
-    assert "grad_accum is global" in out
+    assert "grad_accum is global" in out and "--resume --max_steps 2N" in out
 
 
 def test_the_trainer_never_imports_beam(tokenized):

@@ -32,8 +32,11 @@ def _config_keys_help() -> str:
              "an unset decay_steps is max_steps):"]
     for field in dataclasses.fields(TrainConfig):
         lines.append(f"  --{field.name} {'unset' if field.default is None else field.default}")
-    lines.append("grad_accum is global: a step is batch_size * block_size * grad_accum tokens however many processes "
-                 "torchrun starts; each of W processes runs grad_accum / W micro-batches (W must divide it).")
+    lines += ["an unset decay_steps follows max_steps also on --resume: `--resume --max_steps 2N` stretches the cosine to",
+              "end at 2N, as if 2N had been asked for from the start (the lr rises onto that curve at the resume step",
+              "instead of staying at min_lr); set decay_steps to keep the end where it was."]
+    lines += ["grad_accum is global: a step is batch_size * block_size * grad_accum tokens however many processes",
+              "torchrun starts; each of W processes runs grad_accum / W micro-batches (W must divide it)."]
     lines.append("presets: " + ", ".join(f"{name} ({p['n_layer']} layers, {p['n_head']} heads, {p['n_embd']} wide)"
                                          for name, p in PRESETS.items()))
     return "\n".join(lines)

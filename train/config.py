@@ -35,7 +35,8 @@ class TrainConfig:
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup_steps: int = 20
-    decay_steps: int | None = None  # cosine decay ends here (default: max_steps), then lr stays min_lr
+    # cosine decay ends here, then lr stays min_lr; unset, it is max_steps, also a max_steps raised on --resume
+    decay_steps: int | None = None
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -99,10 +100,16 @@ class TrainConfig:
                 shape[name] = getattr(self, name)
         return shape
 
+    @property
+    def schedule_end(self) -> int:
+        """The step where the cosine reaches min_lr."""
+        return self.decay_steps if self.decay_steps is not None else self.max_steps
+
     def resolved(self) -> "TrainConfig":
-        """The same config with the preset's shape written out, as recorded in the run directory."""
-        return dataclasses.replace(self, **self.model_shape(),
-                                   decay_steps=self.decay_steps if self.decay_steps is not None else self.max_steps)
+        """The same config with the preset's shape written out, as recorded in the run directory.
+
+        An unset decay_steps stays unset, so that `--resume --max_steps 2N` moves the schedule's end along."""
+        return dataclasses.replace(self, **self.model_shape())
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, str] | None = None) -> TrainConfig:

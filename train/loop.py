@@ -232,7 +232,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     model = GPT(model_config).to(device)
     optimizer = model.configure_optimizer(config.weight_decay, config.lr, (config.beta1, config.beta2), device.type)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(config.warmup_steps, config.decay_steps, config.min_lr / config.lr))
+        optimizer, WarmupCosine(config.warmup_steps, config.schedule_end, config.min_lr / config.lr))
     step, best_val_loss, best_step = 0, None, None
     if start is not None:
         if start["model_config"] != vars(model_config):
@@ -241,8 +241,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         model.load_state_dict(start["model"])
         optimizer.load_state_dict(start["optimizer"])
         scheduler.load_state_dict(start["scheduler"])
-        # the schedule follows the config of this invocation (e.g. a longer max_steps), not the old one
-        schedule = WarmupCosine(config.warmup_steps, config.decay_steps, config.min_lr / config.lr)
+        # the schedule follows the config of this invocation, not the stored one: a --max_steps raised on resume
+        # stretches the cosine to the new end (the lr moves up onto that curve) unless decay_steps pins it
+        schedule = WarmupCosine(config.warmup_steps, config.schedule_end, config.min_lr / config.lr)
         scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
         for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
             group["lr"] = base_lr * schedule(scheduler.last_epoch)
