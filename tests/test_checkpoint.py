@@ -57,12 +57,12 @@ def test_a_new_run_refuses_to_overwrite_checkpoints(shards, tmp_path):
         train(config, shards, tmp_path / "run")
 
 
-def test_retention_keeps_the_newest_and_the_best(tmp_path):
+def test_retention_keeps_the_newest(tmp_path):
     for step in range(1, 6):
-        ckpt.save_checkpoint(tmp_path, step, {"step": step}, keep_last=2, best_step=2)
-    assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [2, 4, 5]
+        ckpt.save_checkpoint(tmp_path, step, {"step": step}, keep_last=2)
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path)] == [4, 5]
     assert ckpt.latest_checkpoint(tmp_path) == ckpt.checkpoint_path(tmp_path, 5)
-    assert ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path, 2)) == {"step": 2}
+    assert ckpt.load_checkpoint(ckpt.checkpoint_path(tmp_path, 4)) == {"step": 4}
 
 
 def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -165,3 +165,30 @@ def test_resume_refuses_shards_retokenized_into_another_layout(shards, tmp_path)
     train(config, shards, run)
     with pytest.raises(DataError, match="not the ones this run was trained on"):
         train(TrainConfig(**{**vars(config), "max_steps": 4}), other, run, resume=True)
+
+
+def test_best_validation_keeps_weights_only_not_a_full_checkpoint(shards, tmp_path):
+    from train.sample import load_model
+
+    result = train(CONFIG, shards, tmp_path / "run")
+    # full checkpoints only at ckpt_interval and the end, however often validation improved
+    assert [step for step, _ in ckpt.list_checkpoints(tmp_path / "run")] == [4, 8]
+    evals = [r for r in logged(tmp_path / "run") if "val_loss" in r]
+    best = min(evals, key=lambda r: r["val_loss"])
+    saved = ckpt.load_checkpoint(tmp_path / "run" / ckpt.CHECKPOINT_DIR / ckpt.BEST_FILE)
+    assert "optimizer" not in saved and saved["step"] == best["step"] and saved["val_loss"] == best["val_loss"]
+    if best["step"] == CONFIG.max_steps:
+        best_model = load_model(tmp_path / "run" / ckpt.CHECKPOINT_DIR / ckpt.BEST_FILE)
+        for name, tensor in result.model.state_dict().items():
+            assert torch.equal(tensor, best_model.state_dict()[name]), name
+    assert all(r["eval_s"] > 0 for r in evals)
+
+
+def test_a_checkpoint_write_failing_in_the_background_stops_the_run(shards, tmp_path, monkeypatch):
+    def full_disk(obj, file):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(ckpt.CheckpointError, match="No space left on device"):
+        train(TrainConfig(**{**vars(CONFIG), "eval_interval": 0, "ckpt_interval": 2}), shards, tmp_path / "run")
+    assert ckpt.list_checkpoints(tmp_path / "run") == []

@@ -57,7 +57,7 @@ def test_two_cpu_ranks_agree_resume_and_match_one_process_with_the_same_global_b
 
     rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and "val_loss" in rows[1]
-    assert sorted(os.listdir(tmp_path / "ddp" / "checkpoints")) == ["step-00000002.pt", "step-00000004.pt"]
+    assert sorted(os.listdir(tmp_path / "ddp" / "checkpoints")) == ["best.pt", "step-00000002.pt", "step-00000004.pt"]
 
 
 def test_grad_accum_that_the_ranks_cannot_share_is_refused(tmp_path, monkeypatch):

@@ -58,7 +58,8 @@ def test_cli_trains_samples_and_exports(tokenized, tmp_path, capsys):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 3, 4, 6]
     assert {"step", "train_loss", "lr", "tokens_per_s"} <= set(rows[0]) and "val_loss" not in rows[0]
-    assert "val_loss" in rows[1] and "val_loss" in rows[3]
+    assert "val_loss" in rows[1] and "val_loss" in rows[3] and rows[1]["eval_s"] > 0
+    assert "of the wall time" in done.stdout.strip().splitlines()[-1]
     assert load_config(run / "config.toml") == TrainConfig(
         preset="tiny", n_layer=2, n_head=2, n_embd=64, block_size=32, batch_size=4, max_steps=6,
         log_interval=2, eval_interval=3, eval_steps=2, sample_interval=3, sample_tokens=8)

@@ -87,7 +87,9 @@ def run_train(argv: list[str]) -> int:
     from train.loop import train
 
     result = train(config, args.data, args.out, resume=args.resume)
-    val = f", best val loss {result.best_val_loss:.4f}" if result.best_val_loss is not None else ""
+    val = (f", best val loss {result.best_val_loss:.4f} (evaluation {result.eval_seconds:.1f}s, "
+           f"{result.eval_seconds / max(result.wall_seconds, 1e-9):.0%} of the wall time)"
+           if result.best_val_loss is not None else "")
     print(f"trained {result.steps} steps: train loss {result.train_loss:.4f}{val}, "
           f"{result.tokens_per_s:,.0f} tokens/s; run in {result.run_dir}")
     return 0

@@ -3,14 +3,19 @@
 A checkpoint is one `torch.save` file, RUN/checkpoints/step-XXXXXXXX.pt, holding only tensors and plain
 Python values (so the safe `weights_only` unpickler reads it): model and optimizer state dicts, the lr
 scheduler's state, the step, the RNG states of Python, NumPy, torch and CUDA, the loader's position,
-the resolved config and the best validation loss so far. Under DDP, "rng" holds one state per rank. Retention keeps the newest `keep_last`
-checkpoints plus the one with the best validation loss.
+the resolved config and the best validation loss so far. Under DDP, "rng" holds one state per rank.
+Retention keeps the newest `keep_last` checkpoints. The weights with the best validation loss are kept
+apart, without optimizer state, in RUN/checkpoints/best.pt (`train sample` and `export` read it).
+
+Writes happen on a background thread from a CPU snapshot of the state, so training goes on while the disk
+works; one write at a time, and a failed write stops the run at the next save or at the end.
 """
 from __future__ import annotations
 
 import os
 import random
 import re
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +25,7 @@ import torch
 from pipeline.cli import first_line
 
 CHECKPOINT_DIR = "checkpoints"
+BEST_FILE = "best.pt"
 # What a file must hold to be read as a model (sample, export) or to resume a run from.
 MODEL_KEYS = ("model", "model_config")
 RESUME_KEYS = (*MODEL_KEYS, "optimizer", "scheduler", "step", "loader", "rng", "best_val_loss", "best_step")
@@ -147,16 +153,61 @@ def _torch_save(state: dict[str, Any], path: Path) -> None:
         torch.save(state, f)
 
 
-def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_last: int,
-                    best_step: int | None = None) -> Path:
+def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_last: int) -> Path:
     """Write `state` as the checkpoint of `step` durably, then prune old ones (only once the new one is safe)."""
     path = durable_write(checkpoint_path(run_dir, step), lambda tmp: _torch_save(state, tmp))
     found = list_checkpoints(run_dir)
-    keep = {s for s, _ in found[-keep_last:]} | {best_step}
-    for old_step, old_path in found:
-        if old_step not in keep:
-            old_path.unlink(missing_ok=True)
+    for _, old_path in found[:-keep_last]:
+        old_path.unlink(missing_ok=True)
     return path
+
+
+def save_best(run_dir: str | Path, state: dict[str, Any]) -> Path:
+    """Write the best weights so far (model, model_config, step, val_loss) over the previous best."""
+    return durable_write(Path(run_dir) / CHECKPOINT_DIR / BEST_FILE, lambda tmp: _torch_save(state, tmp))
+
+
+def to_cpu_snapshot(value: Any) -> Any:
+    """A copy of `value` (nested dicts, lists and tuples of tensors and plain values) that training cannot
+    change any more: every tensor detached and copied to CPU memory."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: to_cpu_snapshot(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_cpu_snapshot(item) for item in value)
+    return value
+
+
+class BackgroundWriter:
+    """Runs one write at a time on a thread. `wait()` blocks until the running write is done and returns
+    its error message (None if it succeeded), so the caller decides how to stop, on every rank alike."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._error: str | None = None
+
+    def _run(self, write: Callable[[], Any]) -> None:
+        try:
+            write()
+        except Exception as e:  # reported by wait(), on the training thread
+            self._error = first_line(e)
+
+    def submit(self, write: Callable[[], Any]) -> None:
+        """Start `write` once the previous one is done; raises CheckpointError if the previous one failed."""
+        error = self.wait()
+        if error is not None:
+            raise CheckpointError(error)
+        # Not a daemon: an interpreter that exits (error, Ctrl-C) still finishes the checkpoint in flight.
+        self._thread = threading.Thread(target=self._run, args=(write,), name="checkpoint-writer")
+        self._thread.start()
+
+    def wait(self) -> str | None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        return error
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",

@@ -49,6 +49,8 @@ class TrainResult:
     tokens_per_s: float
     run_dir: Path
     model: GPT  # the trained weights (unwrapped from DDP / torch.compile)
+    eval_seconds: float = 0.0  # spent in validation, of
+    wall_seconds: float = 0.0  # the whole loop (this invocation)
 
 
 class WarmupCosine:
@@ -285,22 +287,44 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         if not val_loader:
             print("note: the shards have no val split; validation is off", flush=True)
 
-    def save(at_step: int) -> None:
-        """Called on every rank: rank 0 writes, with each rank's RNG state (their dropout masks differ)."""
-        rng_states = [ckpt.rng_state()]
+    writer = ckpt.BackgroundWriter()
+
+    def finish_writes() -> None:
+        """Called on every rank: wait for rank 0's write in flight; if it failed, every rank stops alike."""
+        error = writer.wait() if is_main else None
         if world_size > 1:
+            shared = [error]
+            dist.broadcast_object_list(shared, src=0)
+            error = shared[0]
+        if error is not None:
+            raise ckpt.CheckpointError(error)
+
+    def save(at_step: int, checkpoint: bool, best: bool) -> None:
+        """Called on every rank: a checkpoint and/or the best weights (a third of a checkpoint with AdamW's two
+        moments), written by rank 0 with each rank's RNG state (their dropout masks differ). Training stalls
+        only for the copy to CPU; the disk write runs behind the next steps."""
+        rng_states = [ckpt.rng_state()] if checkpoint else None
+        if checkpoint and world_size > 1:
             gathered = [None] * world_size if is_main else None
             dist.gather_object(rng_states[0], gathered, dst=0)
             rng_states = gathered
+        finish_writes()
         if not is_main:
             return
-        state = {
-            "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": at_step, "loader": train_loader.state_dict(),
-            "rng": rng_states, "config": vars(config), "model_config": vars(model_config),
-            "best_val_loss": best_val_loss, "best_step": best_step,
-        }
-        ckpt.save_checkpoint(run_dir, at_step, state, config.keep_last, best_step)
+        weights = ckpt.to_cpu_snapshot({"model": raw_model.state_dict(), "model_config": vars(model_config),
+                                        "step": at_step})
+        state = {**weights, **ckpt.to_cpu_snapshot({
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "loader": train_loader.state_dict(), "rng": rng_states, "config": vars(config),
+            "best_val_loss": best_val_loss, "best_step": best_step})} if checkpoint else None
+
+        def write() -> None:
+            if checkpoint:
+                ckpt.save_checkpoint(run_dir, at_step, state, config.keep_last)
+            if best:
+                ckpt.save_best(run_dir, {**weights, "val_loss": best_val_loss})
+
+        writer.submit(write)
 
     def write_sample(at_step: int) -> None:
         # A private generator keeps sampling from shifting the training RNG (resume stays exact).
@@ -323,6 +347,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     progress = tqdm(total=config.max_steps, initial=step, desc="train", unit="step", disable=None if is_main else True,
                     dynamic_ncols=True, mininterval=1.0)
     last_log_time, last_log_step = time.perf_counter(), step
+    loop_start, eval_seconds = last_log_time, 0.0
     train_loss, tokens_per_s = float("nan"), 0.0
     # Set on the device by any non-finite loss and read only where the loop syncs anyway (logs, checkpoints):
     # a diverged run stops there, before its state is logged or saved.
@@ -351,7 +376,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         log_now = step % config.log_interval == 0 or step == config.max_steps
         eval_now = bool(val_loader) and config.eval_interval > 0 and (
             step % config.eval_interval == 0 or step == config.max_steps)
-        save_now = step == config.max_steps or (config.ckpt_interval and step % config.ckpt_interval == 0)
+        save_now = step == config.max_steps or (config.ckpt_interval > 0 and step % config.ckpt_interval == 0)
         record, is_best = None, False
         if (log_now or eval_now or save_now) and mean_across_ranks(diverged.float(), world_size) > 0:
             raise TrainError(f"the loss is not finite (nan or inf) by step {step}: training diverged; lower lr "
@@ -362,12 +387,17 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
             record = {"step": step, "train_loss": train_loss, "lr": lr, "tokens_per_s": tokens_per_s}
             progress.set_postfix(loss=f"{train_loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
         if eval_now:
+            eval_start = time.perf_counter()
             record["val_loss"] = evaluate(model, val_loader, autocast, world_size)
+            record["eval_s"] = time.perf_counter() - eval_start
+            eval_seconds += record["eval_s"]
             is_best = best_val_loss is None or record["val_loss"] < best_val_loss
             if is_best:
                 best_val_loss, best_step = record["val_loss"], step
             if is_main:
-                tqdm.write(f"step {step}: train {train_loss:.4f}, val {record['val_loss']:.4f}")
+                tqdm.write(f"step {step}: train {train_loss:.4f}, val {record['val_loss']:.4f} "
+                           f"(eval {record['eval_s']:.2f}s; evaluation is "
+                           f"{eval_seconds / (time.perf_counter() - loop_start):.0%} of the wall time so far)")
         if is_main and record is not None:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
@@ -376,13 +406,15 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
                     tensorboard.add_scalar(key, record[key], step)
         if is_main and tokenizer is not None and config.sample_interval and step % config.sample_interval == 0:
             write_sample(step)
-        # checkpoints at the interval, at the end, and whenever validation improves
-        if is_best or save_now:
-            save(step)
+        # checkpoints at the interval and at the end; the best weights whenever validation improves
+        if save_now or is_best:
+            save(step, checkpoint=save_now, best=is_best)
         if record is not None:
             # throughput counts training only, not the evaluation, samples and checkpoints just done
             last_log_time, last_log_step = time.perf_counter(), step
     progress.close()
+    finish_writes()
+    wall_seconds = time.perf_counter() - loop_start
 
     if is_main:
         metrics.close()
@@ -395,4 +427,4 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         dist.barrier()  # no rank leaves before rank 0's last checkpoint is on disk
     if owns_process_group:
         dist.destroy_process_group()
-    return TrainResult(step, train_loss, best_val_loss, tokens_per_s, run_dir, raw_model)
+    return TrainResult(step, train_loss, best_val_loss, tokens_per_s, run_dir, raw_model, eval_seconds, wall_seconds)
