@@ -116,3 +116,37 @@ def test_too_little_data_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="training windows"):
         TrainLoader(tmp_path, 64, batch_size=4, seed=0)
     assert not ValLoader(tmp_path, 64, 4, 2)
+
+
+def shards_with_an_id_past_the_vocabulary(directory, header_vocab: int, manifest_vocab: int):
+    """Byte shards holding token id 300 while headers and manifest claim a smaller vocabulary (as a
+    tokenizer swapped behind the shards' back would leave them)."""
+    import json
+    import struct
+
+    docs = byte_documents()
+    docs[3] = docs[3][:-1] + [300, BYTE_EOT]
+    write_shard_dir(directory, {"train": [docs[1:], ], "val": [docs[:1]]}, 512, BYTE_EOT)
+    for path in directory.glob("*.bin"):
+        raw = bytearray(path.read_bytes())
+        struct.pack_into("<Q", raw, 16, header_vocab)
+        path.write_bytes(bytes(raw))
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["vocab_size"] = manifest_vocab
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def test_a_token_id_past_the_vocabulary_is_refused_naming_the_shard(tmp_path):
+    data = shards_with_an_id_past_the_vocabulary(tmp_path, header_vocab=BYTE_VOCAB, manifest_vocab=BYTE_VOCAB)
+    with pytest.raises(DataError, match=r"train-00000\.bin holds token id 300.*vocabulary of 257") as info:
+        TrainLoader(data, BLOCK, batch_size=4, seed=0)
+    assert "\n" not in str(info.value)
+
+
+def test_shard_headers_must_agree_with_the_manifest_vocabulary(tmp_path):
+    data = shards_with_an_id_past_the_vocabulary(tmp_path, header_vocab=512, manifest_vocab=BYTE_VOCAB)
+    with pytest.raises(DataError, match="vocab_size 512.*manifest says 257"):
+        TrainLoader(data, BLOCK, batch_size=4, seed=0)
+    with pytest.raises(DataError, match="vocab_size 512.*manifest says 257"):
+        ValLoader(data, BLOCK, batch_size=4, num_batches=1)

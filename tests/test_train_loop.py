@@ -58,9 +58,10 @@ def test_cli_trains_samples_and_exports(tokenized, tmp_path, capsys):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 3, 4, 6]
     assert {"step", "train_loss", "lr", "tokens_per_s"} <= set(rows[0]) and "val_loss" not in rows[0]
-    assert "val_loss" in rows[1] and "val_loss" in rows[3]
+    assert "val_loss" in rows[1] and "val_loss" in rows[3] and rows[1]["eval_s"] > 0
+    assert "of the wall time" in done.stdout.strip().splitlines()[-1]
     assert load_config(run / "config.toml") == TrainConfig(
-        preset="tiny", n_layer=2, n_head=2, n_embd=64, block_size=32, batch_size=4, max_steps=6, decay_steps=6,
+        preset="tiny", n_layer=2, n_head=2, n_embd=64, block_size=32, batch_size=4, max_steps=6,
         log_interval=2, eval_interval=3, eval_steps=2, sample_interval=3, sample_tokens=8)
     assert sorted(p.name for p in (run / "tokenizer").iterdir()) == ["tokenizer.model", "tokenizer_meta.json"]
     assert [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()] == [3, 6]
@@ -93,6 +94,20 @@ def test_resume_through_the_cli_reuses_the_run_config(byte_shards, tmp_path):
     assert load_config(run / "config.toml").block_size == 16
 
 
+def test_resume_with_a_larger_max_steps_stretches_the_schedule_to_the_new_end(byte_shards, tmp_path):
+    common = ["--data", str(byte_shards), "--preset", "tiny", "--block_size", "16", "--batch_size", "2",
+              "--warmup_steps", "1", "--log_interval", "1", "--eval_interval", "0", "--ckpt_interval", "4"]
+    assert main([*common, "--out", str(tmp_path / "straight"), "--max_steps", "8"]) == 0
+    assert main([*common, "--out", str(tmp_path / "run"), "--max_steps", "4"]) == 0
+    assert main(["--data", str(byte_shards), "--out", str(tmp_path / "run"), "--resume", "--max_steps", "8"]) == 0
+    straight, extended = ([json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+                          for name in ("straight", "run"))
+    # After the resume the lr follows the 8-step cosine, as if the run had been asked for 8 steps from the start.
+    assert [r["lr"] for r in extended[4:]] == [r["lr"] for r in straight[4:]]
+    assert extended[4]["lr"] > 3 * TrainConfig().min_lr
+    assert "decay_steps" not in (tmp_path / "run" / "config.toml").read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--out", "x"], "--data"),
     (["--data", ".", "--out", "x", "--no_such_key", "1"], "unknown config key 'no_such_key'"),
@@ -102,14 +117,43 @@ def test_resume_through_the_cli_reuses_the_run_config(byte_shards, tmp_path):
     (["--data", ".", "--out", "x", "--lr"], "--lr needs a value"),
     (["--data", ".", "--out", "x", "stray"], "unexpected argument 'stray'"),
     (["--data", "/no/such/dir", "--out", "x"], "no such directory"),
+    (["--data", ".", "--out", "x", "--n_head", "3"], "n_embd (64) must be divisible by n_head (3)"),
+    (["--data", ".", "--out", "x", "--preset", "mini", "--n_embd", "66"], "n_embd (66) must be divisible by n_head (4)"),
+    (["--data", ".", "--out", "x", "--lr", "1e-4", "--min_lr", "1e-3"], "min_lr (0.001) must not exceed lr (0.0001)"),
+    (["--data", ".", "--out", "x", "--beta1", "2"], "beta1 must be in [0, 1), got 2.0"),
+    (["--data", ".", "--out", "x", "--beta2", "nan"], "beta2 must be a finite number, got nan"),
+    (["--data", ".", "--out", "x", "--lr", "inf"], "lr must be a finite number, got inf"),
+    (["--data", ".", "--out", "x", "--min_lr", "nan"], "min_lr must be a finite number, got nan"),
+    (["--data", ".", "--out", "x", "--weight_decay", "-inf"], "weight_decay must be a finite number"),
+    (["--data", ".", "--out", "x", "--max_steps", "-5"], "max_steps must be positive, got -5"),
+    (["--data", ".", "--out", "x", "--batch_size", "0"], "batch_size must be positive, got 0"),
+    (["--data", ".", "--out", "x", "--decay_steps", "0"], "decay_steps must be positive, got 0"),
+    (["--data", ".", "--out", "x", "--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
+    (["--data", ".", "--out", "x", "--grad_clip", "-1"], "grad_clip must not be negative"),
     (["--data", ".", "--out", "x", "--config", "/no/such.toml"], "config file not found"),
     (["sample"], "--checkpoint"),
-    (["sample", "--checkpoint", "x", "--max-new-tokens", "0"], "must be positive"),
+    (["sample", "--checkpoint", "x", "--max-new-tokens", "0"], "--max-new-tokens must be positive"),
+    (["sample", "--checkpoint", "x", "--temperature", "nan"], "--temperature must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x", "--temperature", "inf"], "--temperature must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x", "--temperature", "-0.5"], "--temperature must be a finite number >= 0"),
+    (["sample", "--checkpoint", "x", "--top-k", "0"], "--top-k must be positive"),
+    (["sample", "--checkpoint", "x", "--num-samples", "-1"], "--num-samples must be positive"),
 ])
 def test_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_diverging_run_stops_with_one_line_and_exit_1(byte_shards, tmp_path, capsys):
+    # An absurd learning rate overflows the weights within a few steps: the loss becomes nan or inf.
+    assert main(["--data", str(byte_shards), "--out", str(tmp_path / "run"), "--preset", "tiny",
+                 "--block_size", "16", "--batch_size", "2", "--max_steps", "30", "--warmup_steps", "0",
+                 "--lr", "1e30", "--min_lr", "1e30", "--grad_clip", "0", "--log_interval", "10",
+                 "--eval_interval", "0", "--ckpt_interval", "5", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "loss is not finite" in err and "lower lr" in err, err
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.pt")), "a diverged state was checkpointed"
 
 
 def test_data_problems_give_one_line_and_exit_1(tmp_path, capsys):
@@ -126,6 +170,7 @@ def test_help_lists_the_config_keys(capsys):
     out = capsys.readouterr().out
     assert info.value.code == 0 and "python -m train sample" in out
     assert all(f"--{key}" in out for key in ("max_steps", "n_layer", "grad_accum", "compile", "dtype"))
+    assert "grad_accum is global" in out and "--resume --max_steps 2N" in out
 
 
 def test_the_trainer_never_imports_beam(tokenized):
@@ -146,10 +191,12 @@ def test_schedule_warms_up_then_decays_to_min_lr():
 
 
 def test_config_round_trips_through_toml(tmp_path):
-    config = TrainConfig(lr=1e-5, device="cpu", compile=True, n_layer=3).resolved()
+    config = TrainConfig(lr=1e-5, min_lr=1e-6, device="cpu", compile=True, n_layer=3).resolved()
     (tmp_path / "c.toml").write_text(to_toml(config))
     assert load_config(tmp_path / "c.toml") == config
     assert config.model_shape() == {"n_layer": 3, "n_head": 2, "n_embd": 64}
     with pytest.raises(ConfigError, match="must be positive"):
         TrainConfig(max_steps=0)
-    assert math.isclose(load_config(None, {"lr": "2e-4"}).lr, 2e-4)
+    assert math.isclose(load_config(None, {"lr": "2e-4", "min_lr": "2e-5"}).lr, 2e-4)
+    # keys that are checked together may be overridden in any order
+    assert load_config(None, {"lr": "1e-4", "min_lr": "1e-5", "n_embd": "66", "n_head": "6"}).n_head == 6

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +32,11 @@ def _config_keys_help() -> str:
              "an unset decay_steps is max_steps):"]
     for field in dataclasses.fields(TrainConfig):
         lines.append(f"  --{field.name} {'unset' if field.default is None else field.default}")
+    lines += ["an unset decay_steps follows max_steps also on --resume: `--resume --max_steps 2N` stretches the cosine to",
+              "end at 2N, as if 2N had been asked for from the start (the lr rises onto that curve at the resume step",
+              "instead of staying at min_lr); set decay_steps to keep the end where it was."]
+    lines += ["grad_accum is global: a step is batch_size * block_size * grad_accum tokens however many processes",
+              "torchrun starts; each of W processes runs grad_accum / W micro-batches (W must divide it)."]
     lines.append("presets: " + ", ".join(f"{name} ({p['n_layer']} layers, {p['n_head']} heads, {p['n_embd']} wide)"
                                          for name, p in PRESETS.items()))
     return "\n".join(lines)
@@ -79,7 +87,9 @@ def run_train(argv: list[str]) -> int:
     from train.loop import train
 
     result = train(config, args.data, args.out, resume=args.resume)
-    val = f", best val loss {result.best_val_loss:.4f}" if result.best_val_loss is not None else ""
+    val = (f", best val loss {result.best_val_loss:.4f} (evaluation {result.eval_seconds:.1f}s, "
+           f"{result.eval_seconds / max(result.wall_seconds, 1e-9):.0%} of the wall time)"
+           if result.best_val_loss is not None else "")
     print(f"trained {result.steps} steps: train loss {result.train_loss:.4f}{val}, "
           f"{result.tokens_per_s:,.0f} tokens/s; run in {result.run_dir}")
     return 0
@@ -101,8 +111,12 @@ def run_sample(argv: list[str]) -> int:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: torch sees no CUDA device")
-    if args.max_new_tokens < 1 or args.num_samples < 1 or args.temperature < 0 or args.top_k < 1:
-        raise UsageError("--max-new-tokens, --num-samples and --top-k must be positive, --temperature >= 0")
+    for option in ("max_new_tokens", "num_samples", "top_k"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be positive, got {getattr(args, option)}")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):  # nan compares false both ways
+        raise UsageError(f"--temperature must be a finite number >= 0 (0 picks the likeliest token), "
+                         f"got {args.temperature}")
     from train.sample import TOKENIZER_DIR, generate_text, load_model, load_tokenizer, run_dir_of
 
     tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run_dir_of(args.checkpoint) / TOKENIZER_DIR
@@ -125,12 +139,34 @@ def run_export(argv: list[str]) -> int:
     parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or .safetensors")
     parser.add_argument("--output", required=True, help="directory for config.json and model.safetensors")
     args = parser.parse_args(argv)
-    from model.hf_export import export_hf
+    from model.hf_export import HFExportError, export_hf
+    from train.checkpoint import durable_write, write_error
     from train.sample import TOKENIZER_DIR, load_model, load_tokenizer, run_dir_of
 
     tokenizer_dir = run_dir_of(args.checkpoint) / TOKENIZER_DIR
     eot_id = load_tokenizer(tokenizer_dir).eot_id if tokenizer_dir.is_dir() else None
-    out = export_hf(load_model(args.checkpoint), args.output, eot_id=eot_id)
+    model = load_model(args.checkpoint)
+    out = Path(args.output)
+    # Exported into a hidden directory beside the output, then each file published whole: a full disk
+    # leaves no half model.safetensors behind.
+    staging = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:  # transformers' "Writing model shards" bar would make an error's stderr more than one line
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    except ImportError:  # export_hf says how to install it
+        pass
+    try:
+        try:
+            export_hf(model, staging, eot_id=eot_id)
+        except HFExportError:
+            raise
+        except Exception as e:  # transformers and safetensors wrap a full disk in their own error types
+            raise write_error(out, e) from None
+        for item in sorted(staging.iterdir()):
+            durable_write(out / item.name, lambda tmp: os.replace(item, tmp))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"exported GPT-2 format model to {out}")
     return 0
 

@@ -7,6 +7,7 @@ vocabulary (whose output layer dominates at this size); pass `--preset gpt2
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,14 +27,16 @@ class TrainConfig:
     block_size: int = 128
     dropout: float = 0.0
     bias: bool = True
-    # optimization: tokens per optimizer step = batch_size * block_size * grad_accum * world size
+    # optimization: tokens per optimizer step = batch_size * block_size * grad_accum, whatever the number of
+    # processes: grad_accum counts micro-batches over all of them (each of W runs grad_accum / W)
     max_steps: int = 1000
     batch_size: int = 16
     grad_accum: int = 1
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup_steps: int = 20
-    decay_steps: int | None = None  # cosine decay ends here (default: max_steps), then lr stays min_lr
+    # cosine decay ends here, then lr stays min_lr; unset, it is max_steps, also a max_steps raised on --resume
+    decay_steps: int | None = None
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -56,9 +59,13 @@ class TrainConfig:
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
+        # nan and inf pass every comparison below the wrong way (or overflow the weights): refuse them first
+        for name in ("lr", "min_lr", "dropout", "weight_decay", "beta1", "beta2", "grad_clip"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         positive = ("block_size", "max_steps", "batch_size", "grad_accum", "eval_steps", "keep_last", "log_interval")
         non_negative = ("warmup_steps", "eval_interval", "ckpt_interval", "sample_interval", "sample_tokens",
-                        "weight_decay", "grad_clip", "min_lr", "dropout")
+                        "weight_decay", "grad_clip", "min_lr")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -70,8 +77,20 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def check_consistency(self) -> "TrainConfig":
+        """Checks across keys, once every key is set (overrides arrive one at a time: `--lr 1e-4 --min_lr
+        1e-5` passes through lr=1e-4 beside the default min_lr)."""
+        if self.min_lr > self.lr:
+            raise ConfigError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr}): the schedule decays to it")
+        shape = self.model_shape()
+        if shape["n_embd"] % shape["n_head"]:
+            raise ConfigError(f"n_embd ({shape['n_embd']}) must be divisible by n_head ({shape['n_head']}): "
+                              f"each head gets an equal slice of the width")
+        return self
 
     def model_shape(self) -> dict[str, int]:
         """n_layer, n_head, n_embd: the preset's values, each replaced by the explicit key when set."""
@@ -81,14 +100,20 @@ class TrainConfig:
                 shape[name] = getattr(self, name)
         return shape
 
+    @property
+    def schedule_end(self) -> int:
+        """The step where the cosine reaches min_lr."""
+        return self.decay_steps if self.decay_steps is not None else self.max_steps
+
     def resolved(self) -> "TrainConfig":
-        """The same config with the preset's shape written out, as recorded in the run directory."""
-        return dataclasses.replace(self, **self.model_shape(),
-                                   decay_steps=self.decay_steps if self.decay_steps is not None else self.max_steps)
+        """The same config with the preset's shape written out, as recorded in the run directory.
+
+        An unset decay_steps stays unset, so that `--resume --max_steps 2N` moves the schedule's end along."""
+        return dataclasses.replace(self, **self.model_shape())
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, str] | None = None) -> TrainConfig:
-    return config_io.load(TrainConfig, path, overrides)
+    return config_io.load(TrainConfig, path, overrides).check_consistency()
 
 
 def to_toml(config: TrainConfig) -> str:

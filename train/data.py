@@ -16,13 +16,17 @@ resuming exact.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from pipeline.shard_format import Shard, open_shards
+from pipeline.shard_format import Shard, load_manifest, open_shards, sha256_of
+
+# Tokens scanned per numpy call when checking ids: bounded memory whatever the shard's size.
+_SCAN_CHUNK = 1 << 24
 
 
 class DataError(ValueError):
@@ -54,11 +58,34 @@ class WindowIndex:
             out[row] = shard.tokens[start:start + span]
 
 
-def _check_vocab(shards: Sequence[Shard], data_dir: Path) -> int:
+def open_checked_shards(data_dir: Path, split: str) -> tuple[list[Shard], int | None]:
+    """The split's shards and their vocabulary size, refusing any token id the model could not embed.
+
+    Every header must agree with the manifest's vocab_size, and every token id must lie below it: an id
+    past the vocabulary would crash the embedding lookup mid-run (a device-side assert on a GPU). The
+    scan reads each memory-mapped shard once, in chunks, at numpy speed (about 1 GB/s)."""
+    manifest_vocab = load_manifest(data_dir).get("vocab_size")
+    shards = open_shards(data_dir, split)
     sizes = {s.header.vocab_size for s in shards}
-    if len(sizes) != 1:
+    if len(sizes) > 1:
         raise DataError(f"{data_dir}: shards disagree on the vocabulary size ({sorted(sizes)})")
-    return sizes.pop()
+    for shard in shards:
+        vocab = shard.header.vocab_size
+        if manifest_vocab is not None and vocab != manifest_vocab:
+            raise DataError(f"{shard.bin_path}: header has vocab_size {vocab}, the manifest says {manifest_vocab}")
+        for start in range(0, len(shard), _SCAN_CHUNK):
+            largest = int(shard.tokens[start:start + _SCAN_CHUNK].max())
+            if largest >= vocab:
+                raise DataError(f"{shard.bin_path} holds token id {largest}, outside the vocabulary of {vocab}; "
+                                f"re-tokenize it or run `python -m pipeline verify {data_dir}`")
+    return shards, (sizes.pop() if sizes else None)
+
+
+def layout_fingerprint(data_dir: Path) -> str:
+    """sha256 over every shard's split, name, token count and checksum, as the manifest records them: it
+    changes whenever re-tokenizing changes what any batch would hold, and costs no shard reads."""
+    entries = [[e["split"], e["file"], e["num_tokens"], e["sha256"]] for e in load_manifest(data_dir)["shards"]]
+    return sha256_of(json.dumps(entries).encode("utf-8"))
 
 
 class TrainLoader:
@@ -67,11 +94,11 @@ class TrainLoader:
     def __init__(self, data_dir: str | Path, block_size: int, batch_size: int, seed: int,
                  rank: int = 0, world_size: int = 1, device: str | torch.device = "cpu"):
         self.data_dir = Path(data_dir)
-        shards = open_shards(self.data_dir, "train")
+        shards, self.vocab_size = open_checked_shards(self.data_dir, "train")
         if not shards:
             raise DataError(f"{self.data_dir}: the manifest lists no train shards")
-        self.vocab_size = _check_vocab(shards, self.data_dir)
         self.index = WindowIndex(shards, block_size)
+        self.data_fingerprint = layout_fingerprint(self.data_dir)
         self.windows_per_rank = len(self.index) // world_size
         if self.windows_per_rank < 1:
             raise DataError(f"{self.data_dir}: {len(self.index)} training windows of {block_size + 1} tokens "
@@ -108,11 +135,16 @@ class TrainLoader:
             batch = batch.pin_memory().to(self.device, non_blocking=True)
         return batch[:, :-1], batch[:, 1:]
 
-    def state_dict(self) -> dict[str, int]:
+    def state_dict(self) -> dict[str, int | str]:
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed,
-                "world_size": self.world_size, "num_windows": len(self.index)}
+                "world_size": self.world_size, "num_windows": len(self.index),
+                "data_fingerprint": self.data_fingerprint}
 
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
+    def load_state_dict(self, state: Mapping[str, int | str]) -> None:
+        if state.get("data_fingerprint") != self.data_fingerprint:
+            raise DataError(f"cannot resume: the shards in {self.data_dir} are not the ones this run was trained on "
+                            f"(their manifest lists other files, token counts or checksums; re-tokenized?), so "
+                            f"its batches would differ; train a new run on them")
         expected = {"seed": self.seed, "world_size": self.world_size, "num_windows": len(self.index)}
         for key, value in expected.items():
             if int(state[key]) != value:
@@ -128,7 +160,7 @@ class ValLoader:
     def __init__(self, data_dir: str | Path, block_size: int, batch_size: int, num_batches: int,
                  rank: int = 0, world_size: int = 1, device: str | torch.device = "cpu"):
         data_dir = Path(data_dir)
-        shards = open_shards(data_dir, "val")
+        shards, self.vocab_size = open_checked_shards(data_dir, "val")
         self.index = WindowIndex(shards, block_size)
         self.batch_size, self.device = batch_size, torch.device(device)
         wanted = num_batches * batch_size * world_size

@@ -11,6 +11,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class TrainResult:
     tokens_per_s: float
     run_dir: Path
     model: GPT  # the trained weights (unwrapped from DDP / torch.compile)
+    eval_seconds: float = 0.0  # spent in validation, of
+    wall_seconds: float = 0.0  # the whole loop (this invocation)
 
 
 class WarmupCosine:
@@ -112,11 +115,23 @@ def check_tokenizer(tokenizer, data_dir: Path, vocab_size: int) -> None:
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop logged lines after the checkpoint we resume from, so no step appears twice."""
+    """Drop logged lines after the checkpoint we resume from, so no step appears twice, and a last line the
+    killed process left half-written; any other unreadable line is an error, not something to drop."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= last_step]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                continue
+            raise TrainError(f"{path}:{number} is not a JSON line; repair or remove it to resume") from None
+        if record["step"] <= last_step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
@@ -164,10 +179,16 @@ def evaluate(model: torch.nn.Module, val_loader: ValLoader, autocast, world_size
 
 def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume: bool = False) -> TrainResult:
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    config = config.resolved()
+    config = config.check_consistency().resolved()
 
     # ---- processes and devices
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if config.grad_accum % world_size:
+        raise TrainError(f"grad_accum ({config.grad_accum}) must be a multiple of the number of processes "
+                         f"({world_size}): it counts the micro-batches of one optimizer step over all of them")
+    # grad_accum is global (as in nanoGPT): the processes share a step's micro-batches, so the tokens per
+    # step do not grow with the number of GPUs.
+    micro_steps = config.grad_accum // world_size
     rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(config, local_rank)
     owns_process_group = world_size > 1 and not dist.is_initialized()
@@ -185,12 +206,15 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     # ---- where we start: fresh, or the latest checkpoint
     start = None
     if resume:
-        latest = ckpt.latest_checkpoint(run_dir)
-        if latest is None:
+        if is_main:
+            ckpt.remove_leftovers(run_dir)
+        found = ckpt.load_latest_readable(run_dir, ckpt.RESUME_KEYS,
+                                          lambda line: print(line, file=sys.stderr) if is_main else None)
+        if found is None:
             if is_main:
                 tqdm.write(f"note: --resume found no checkpoint in {run_dir}; starting from step 0")
         else:
-            start = ckpt.load_checkpoint(latest, map_location="cpu")
+            start = found[1]
     elif ckpt.latest_checkpoint(run_dir) is not None:
         raise TrainError(f"{run_dir} already holds checkpoints; pass --resume to continue it or choose another --out")
 
@@ -200,6 +224,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     torch.manual_seed(config.seed)
     train_loader = TrainLoader(data_dir, config.block_size, config.batch_size, config.seed, rank, world_size, device)
     val_loader = ValLoader(data_dir, config.block_size, config.batch_size, config.eval_steps, rank, world_size, device)
+    if val_loader.vocab_size not in (None, train_loader.vocab_size):
+        raise TrainError(f"{data_dir}: val shards have vocab_size {val_loader.vocab_size}, "
+                         f"train shards {train_loader.vocab_size}")
 
     # ---- model, optimizer, schedule (same init on every rank: seeded identically above)
     model_config = GPTConfig(vocab_size=train_loader.vocab_size, block_size=config.block_size,
@@ -207,7 +234,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     model = GPT(model_config).to(device)
     optimizer = model.configure_optimizer(config.weight_decay, config.lr, (config.beta1, config.beta2), device.type)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(config.warmup_steps, config.decay_steps, config.min_lr / config.lr))
+        optimizer, WarmupCosine(config.warmup_steps, config.schedule_end, config.min_lr / config.lr))
     step, best_val_loss, best_step = 0, None, None
     if start is not None:
         if start["model_config"] != vars(model_config):
@@ -216,8 +243,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         model.load_state_dict(start["model"])
         optimizer.load_state_dict(start["optimizer"])
         scheduler.load_state_dict(start["scheduler"])
-        # the schedule follows the config of this invocation (e.g. a longer max_steps), not the old one
-        schedule = WarmupCosine(config.warmup_steps, config.decay_steps, config.min_lr / config.lr)
+        # the schedule follows the config of this invocation, not the stored one: a --max_steps raised on resume
+        # stretches the cosine to the new end (the lr moves up onto that curve) unless decay_steps pins it
+        schedule = WarmupCosine(config.warmup_steps, config.schedule_end, config.min_lr / config.lr)
         scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
         for group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
             group["lr"] = base_lr * schedule(scheduler.last_epoch)
@@ -233,7 +261,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     if world_size > 1:
         model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
 
-    tokens_per_step = config.batch_size * config.block_size * config.grad_accum * world_size
+    tokens_per_step = config.batch_size * config.block_size * config.grad_accum
 
     # ---- run directory: config, tokenizer, logs
     tokenizer = None
@@ -259,22 +287,44 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         if not val_loader:
             print("note: the shards have no val split; validation is off", flush=True)
 
-    def save(at_step: int) -> None:
-        """Called on every rank: rank 0 writes, with each rank's RNG state (their dropout masks differ)."""
-        rng_states = [ckpt.rng_state()]
+    writer = ckpt.BackgroundWriter()
+
+    def finish_writes() -> None:
+        """Called on every rank: wait for rank 0's write in flight; if it failed, every rank stops alike."""
+        error = writer.wait() if is_main else None
         if world_size > 1:
+            shared = [error]
+            dist.broadcast_object_list(shared, src=0)
+            error = shared[0]
+        if error is not None:
+            raise ckpt.CheckpointError(error)
+
+    def save(at_step: int, checkpoint: bool, best: bool) -> None:
+        """Called on every rank: a checkpoint and/or the best weights (a third of a checkpoint with AdamW's two
+        moments), written by rank 0 with each rank's RNG state (their dropout masks differ). Training stalls
+        only for the copy to CPU; the disk write runs behind the next steps."""
+        rng_states = [ckpt.rng_state()] if checkpoint else None
+        if checkpoint and world_size > 1:
             gathered = [None] * world_size if is_main else None
             dist.gather_object(rng_states[0], gathered, dst=0)
             rng_states = gathered
+        finish_writes()
         if not is_main:
             return
-        state = {
-            "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": at_step, "loader": train_loader.state_dict(),
-            "rng": rng_states, "config": vars(config), "model_config": vars(model_config),
-            "best_val_loss": best_val_loss, "best_step": best_step,
-        }
-        ckpt.save_checkpoint(run_dir, at_step, state, config.keep_last, best_step)
+        weights = ckpt.to_cpu_snapshot({"model": raw_model.state_dict(), "model_config": vars(model_config),
+                                        "step": at_step})
+        state = {**weights, **ckpt.to_cpu_snapshot({
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "loader": train_loader.state_dict(), "rng": rng_states, "config": vars(config),
+            "best_val_loss": best_val_loss, "best_step": best_step})} if checkpoint else None
+
+        def write() -> None:
+            if checkpoint:
+                ckpt.save_checkpoint(run_dir, at_step, state, config.keep_last)
+            if best:
+                ckpt.save_best(run_dir, {**weights, "val_loss": best_val_loss})
+
+        writer.submit(write)
 
     def write_sample(at_step: int) -> None:
         # A private generator keeps sampling from shifting the training RNG (resume stays exact).
@@ -297,18 +347,23 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
     progress = tqdm(total=config.max_steps, initial=step, desc="train", unit="step", disable=None if is_main else True,
                     dynamic_ncols=True, mininterval=1.0)
     last_log_time, last_log_step = time.perf_counter(), step
+    loop_start, eval_seconds = last_log_time, 0.0
     train_loss, tokens_per_s = float("nan"), 0.0
+    # Set on the device by any non-finite loss and read only where the loop syncs anyway (logs, checkpoints):
+    # a diverged run stops there, before its state is logged or saved.
+    diverged = torch.zeros((), dtype=torch.bool, device=device)
     while step < config.max_steps:
         loss_sum = torch.zeros((), device=device)
-        for micro in range(config.grad_accum):
+        for micro in range(micro_steps):
             x, y = train_loader.next_batch()
             # gradients are all-reduced once per optimizer step, on the last micro-batch
-            sync = world_size == 1 or micro == config.grad_accum - 1
+            sync = world_size == 1 or micro == micro_steps - 1
             with nullcontext() if sync else model.no_sync():
                 with autocast:
                     _, loss = model(x, y)
-                (loss / config.grad_accum).backward()
+                (loss / micro_steps).backward()
             loss_sum += loss.detach()
+        diverged |= ~torch.isfinite(loss_sum)
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         lr = optimizer.param_groups[0]["lr"]
@@ -321,19 +376,28 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         log_now = step % config.log_interval == 0 or step == config.max_steps
         eval_now = bool(val_loader) and config.eval_interval > 0 and (
             step % config.eval_interval == 0 or step == config.max_steps)
+        save_now = step == config.max_steps or (config.ckpt_interval > 0 and step % config.ckpt_interval == 0)
         record, is_best = None, False
+        if (log_now or eval_now or save_now) and mean_across_ranks(diverged.float(), world_size) > 0:
+            raise TrainError(f"the loss is not finite (nan or inf) by step {step}: training diverged; lower lr "
+                             f"(now {config.lr:g}) or set grad_clip, then --resume from the last checkpoint")
         if log_now or eval_now:
-            train_loss = mean_across_ranks(loss_sum / config.grad_accum, world_size)
+            train_loss = mean_across_ranks(loss_sum / micro_steps, world_size)
             tokens_per_s = (step - last_log_step) * tokens_per_step / (time.perf_counter() - last_log_time)
             record = {"step": step, "train_loss": train_loss, "lr": lr, "tokens_per_s": tokens_per_s}
             progress.set_postfix(loss=f"{train_loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
         if eval_now:
+            eval_start = time.perf_counter()
             record["val_loss"] = evaluate(model, val_loader, autocast, world_size)
+            record["eval_s"] = time.perf_counter() - eval_start
+            eval_seconds += record["eval_s"]
             is_best = best_val_loss is None or record["val_loss"] < best_val_loss
             if is_best:
                 best_val_loss, best_step = record["val_loss"], step
             if is_main:
-                tqdm.write(f"step {step}: train {train_loss:.4f}, val {record['val_loss']:.4f}")
+                tqdm.write(f"step {step}: train {train_loss:.4f}, val {record['val_loss']:.4f} "
+                           f"(eval {record['eval_s']:.2f}s; evaluation is "
+                           f"{eval_seconds / (time.perf_counter() - loop_start):.0%} of the wall time so far)")
         if is_main and record is not None:
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
@@ -342,23 +406,25 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
                     tensorboard.add_scalar(key, record[key], step)
         if is_main and tokenizer is not None and config.sample_interval and step % config.sample_interval == 0:
             write_sample(step)
-        # checkpoints at the interval, at the end, and whenever validation improves
-        if is_best or step == config.max_steps or (config.ckpt_interval and step % config.ckpt_interval == 0):
-            save(step)
+        # checkpoints at the interval and at the end; the best weights whenever validation improves
+        if save_now or is_best:
+            save(step, checkpoint=save_now, best=is_best)
         if record is not None:
             # throughput counts training only, not the evaluation, samples and checkpoints just done
             last_log_time, last_log_step = time.perf_counter(), step
     progress.close()
+    finish_writes()
+    wall_seconds = time.perf_counter() - loop_start
 
     if is_main:
         metrics.close()
         tensorboard.close()
         from model.gpt import save_safetensors
 
-        save_safetensors(raw_model, run_dir / MODEL_FILE)
+        ckpt.durable_write(run_dir / MODEL_FILE, lambda tmp: save_safetensors(raw_model, tmp))
         plot_losses(run_dir / METRICS_FILE, run_dir / PLOT_FILE)
     if world_size > 1:
         dist.barrier()  # no rank leaves before rank 0's last checkpoint is on disk
     if owns_process_group:
         dist.destroy_process_group()
-    return TrainResult(step, train_loss, best_val_loss, tokens_per_s, run_dir, raw_model)
+    return TrainResult(step, train_loss, best_val_loss, tokens_per_s, run_dir, raw_model, eval_seconds, wall_seconds)

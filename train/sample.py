@@ -1,11 +1,13 @@
 """Text generation from a trained run: `python -m train sample --checkpoint RUN --prompt TEXT`."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
 
 from model.gpt import GPT, GPTConfig, load_safetensors
+from pipeline.cli import first_line
 from train import checkpoint as ckpt
 
 # Where a run keeps its own copy of the tokenizer its shards were made with.
@@ -31,15 +33,20 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> GP
     """Model weights from a run directory (its latest checkpoint), a checkpoint .pt, or a .safetensors file."""
     path = Path(checkpoint)
     if path.is_dir():
-        latest = ckpt.latest_checkpoint(path)
-        if latest is None:
+        found = ckpt.load_latest_readable(path, ckpt.MODEL_KEYS, lambda line: print(line, file=sys.stderr))
+        if found is None:
             raise ckpt.CheckpointError(f"{path} holds no checkpoints (looked in {path / ckpt.CHECKPOINT_DIR})")
-        path = latest
-    if path.suffix == ".safetensors":
+        path, state = found
+    elif path.suffix == ".safetensors":
         return load_safetensors(path, device).eval()
-    state = ckpt.load_checkpoint(path)
-    model = GPT(GPTConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
+    else:
+        state = ckpt.load_checkpoint(path, required=ckpt.MODEL_KEYS)
+    try:
+        model = GPT(GPTConfig(**state["model_config"]))
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ckpt.CheckpointError(f"{path}: its model_config and weights do not make a model: "
+                                   f"{first_line(e)}") from None
     return model.to(device).eval()
 
 
