@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from pipeline.cli import OneLineParser, fail
+from pipeline.cli import OneLineParser, exit_status, fail
 from tokenizer.corpus import InputError
 from tokenizer.model import TokenizerError
 from tokenizer.train import MODEL_TYPES, TrainConfig, TrainError
@@ -93,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))
