@@ -187,6 +187,9 @@ def load_manifest(shard_dir: str | os.PathLike) -> dict:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
     except FileNotFoundError:
+        if any(Path(shard_dir).glob("*.bin")):  # tokenize removes the manifest first and writes it last
+            raise ShardFormatError(f"{path}: no manifest, so the shards in {shard_dir} are incomplete (the "
+                                   f"`pipeline tokenize` run that wrote them did not finish); run tokenize again") from None
         raise ShardFormatError(f"{path}: no manifest; is {shard_dir} a directory written by `pipeline tokenize`?") from None
     except json.JSONDecodeError as e:
         raise ShardFormatError(f"{path}: manifest is not valid JSON ({e})") from None

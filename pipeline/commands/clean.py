@@ -9,7 +9,8 @@ import time
 from pipeline import config_io
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig
-from pipeline.fileio import delete_unlisted, join, read_bytes, remove_temporary_files
+from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
+                             overlapping_input, read_bytes, remove_temporary_files)
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.sources import SourceError, expand_sources
 from pipeline.stages.write import SHARD_GLOB, shard_name
@@ -66,11 +67,16 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return fail(PROG, str(e), USAGE_ERROR)
 
     out_dir = args.output.rstrip("/")
+    clash = overlapping_input(out_dir, [*args.input, *sources])
+    if clash:
+        return fail(PROG, f"--output {args.output} overlaps the input {clash}; write the output elsewhere", USAGE_ERROR)
     started = time.time()
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         from pipeline.graph import build_clean
 
+        # The marker goes first, so that from here until the end readers see an unfinished output.
+        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER), join(out_dir, "stats.json"), join(out_dir, "report.html")])
         pipeline = make_pipeline(beam_args)
         try:
             build_clean(pipeline, sources, config, out_dir)
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
+        mark_complete(join(out_dir, "cleaned"))
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from pipeline.cli import RUN_ERROR, fail
 from pipeline.fileio import atomic_write
 from pipeline.text.quality_model import NoExamplesError, TrainingOptions, train_classifier
+from tokenizer.corpus import InputError, check_complete, is_cleaned_part
 
 PROG = "python -m pipeline train-quality"
 _JSONL_SUFFIXES = tuple(f"{ext}{compression}" for ext in (".jsonl", ".json") for compression in ("", ".gz", ".zst", ".bz2"))
@@ -76,6 +77,11 @@ def read_examples(path: str, text_field: str = "text") -> Iterator[str]:
     """Texts of one example file, in order; blank lines skipped."""
     if not FileSystems.exists(path):
         raise ExamplesError(f"example file not found: {path}")
+    if is_cleaned_part(path):
+        try:
+            check_complete([path])
+        except InputError as error:
+            raise ExamplesError(str(error)) from None
     is_jsonl = path.endswith(_JSONL_SUFFIXES)
     try:
         with FileSystems.open(path) as f:
