@@ -86,7 +86,23 @@ def is_complete(directory: str) -> bool:
     return FileSystems.exists(join(directory, COMPLETE_MARKER))
 
 
-def overlapping_input(output: str, inputs: list[str]) -> str | None:
+def output_dir_problem(output: str, inputs: list[str]) -> str | None:
+    """Why `output` cannot be the output directory of a run that reads `inputs`, or None."""
+    if _is_existing_file(output):
+        return f"--output {output} is a file, not a directory"
+    clash = _overlapping_input(output, inputs)
+    if clash:
+        return f"--output {output} overlaps the input {clash}; write the output elsewhere"
+    return None
+
+
+def _is_existing_file(path: str) -> bool:
+    if "://" in path:  # object stores have no directories: an object at the exact name is a file
+        return FileSystems.exists(path.rstrip("/"))
+    return os.path.exists(path) and not os.path.isdir(path)
+
+
+def _overlapping_input(output: str, inputs: list[str]) -> str | None:
     """The first of `inputs` that is `output`, lies inside it or holds it, or None: a run must never
     write over what it reads. An @list file counts by its own path; a glob by its fixed directory,
     which holds `output` only when the glob reaches into subdirectories (`**`)."""

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import time
 
 import apache_beam as beam
 
 from pipeline.cli import USAGE_ERROR, fail
-from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, overlapping_input, read_bytes,
+from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
                              remove_temporary_files)
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
@@ -43,9 +42,9 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
     unknown = unknown_beam_flags(beam_args)
     if unknown:
         return fail(PROG, f"unrecognized arguments: {' '.join(unknown)}", USAGE_ERROR)
-    clash = overlapping_input(args.output, [args.input, args.tokenizer])
-    if clash:
-        return fail(PROG, f"--output {args.output} overlaps the input {clash}; write the shards elsewhere", USAGE_ERROR)
+    problem = output_dir_problem(args.output, [args.input, args.tokenizer])
+    if problem:
+        return fail(PROG, problem, USAGE_ERROR)
     config = TokenizeConfig(val_fraction=args.val_fraction, num_shards=args.num_shards,
                             shard_tokens=args.shard_tokens, batch_size=args.batch_size, seed=args.seed)
     try:
@@ -59,7 +58,6 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
 
     out_dir = args.output.rstrip("/")
     started = time.time()
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         # The manifest is the completion marker: gone first, written last (by TokenizeToShards).
         delete_if_exists([join(out_dir, MANIFEST_NAME)])
