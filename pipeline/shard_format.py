@@ -189,7 +189,8 @@ def load_manifest(shard_dir: str | os.PathLike) -> dict:
     except FileNotFoundError:
         if any(Path(shard_dir).glob("*.bin")):  # tokenize removes the manifest first and writes it last
             raise ShardFormatError(f"{path}: no manifest, so the shards in {shard_dir} are incomplete (the "
-                                   f"`pipeline tokenize` run that wrote them did not finish); run tokenize again") from None
+                                   f"`pipeline tokenize` run that wrote them did not finish); "
+                                   f"run tokenize again") from None
         raise ShardFormatError(f"{path}: no manifest; is {shard_dir} a directory written by `pipeline tokenize`?") from None
     except UnicodeDecodeError:
         raise ShardFormatError(f"{path}: manifest is not UTF-8 text") from None

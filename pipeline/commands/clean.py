@@ -41,8 +41,7 @@ def build_config(args: argparse.Namespace) -> CleanConfig:
         overrides["read.base_url"] = args.base_url
     if args.num_shards is not None:
         overrides["output.num_shards"] = str(args.num_shards)
-    config = load_clean_config(args.config, overrides)
-    return config
+    return load_clean_config(args.config, overrides)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -66,13 +65,14 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         from pipeline.graph import build_clean
 
-        # The marker goes first, so that from here until the end readers see an unfinished output.
-        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER), join(out_dir, "stats.json"), join(out_dir, "report.html")])
         pipeline = make_pipeline(beam_args)
         try:
             build_clean(pipeline, sources, config, out_dir)
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
+        # The marker goes first, so that from here until the end readers see an unfinished output.
+        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
+                          join(out_dir, "stats.json"), join(out_dir, "report.html")])
         pipeline.run().wait_until_finish()
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         written = {shard_name(i) for i in range(config.output.num_shards)}

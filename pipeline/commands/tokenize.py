@@ -89,4 +89,3 @@ def tokenize(input_path: str, out_dir: str, identity: TokenizerIdentity, config:
          | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
     pipeline.run().wait_until_finish()
     return json.loads(read_bytes(join(out_dir, MANIFEST_NAME)))
-
