@@ -132,6 +132,8 @@ def test_inspect_errors_are_one_line(built, capsys, tmp_path):
     assert "out of range" in one_error_line(capsys)
     assert call(inspect_command, shards, "--tokens", "9:3") == 2
     assert "START <= END" in one_error_line(capsys)
+    assert call(inspect_command, shards, "--doc", -1) == 2
+    assert "--doc must be 0 or more" in one_error_line(capsys)
     cleaned = write_cleaned(tmp_path / "other", corpus_documents()[:40])
     train(str(cleaned), str(tmp_path / "other_tok"), TrainConfig(vocab_size=600, character_coverage=0.98))
     assert call(inspect_command, shards, "--doc", 0, "--tokenizer", tmp_path / "other_tok") == 1
