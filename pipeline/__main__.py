@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from pipeline.cli import OneLineParser
+from pipeline.cli import OneLineParser, exit_status
 
 COMMANDS = {
     "clean": ("pipeline.commands.clean", "clean raw web data into cleaned/ documents"),
@@ -37,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -6,7 +6,9 @@ arguments (as argparse does), 1 for everything that went wrong while working.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Callable
 
 USAGE_ERROR = 2
 RUN_ERROR = 1
@@ -34,6 +36,23 @@ def fail(prog: str, message: str, code: int = RUN_ERROR) -> int:
     summary = lines[-1] if lines[0].startswith("Traceback") or lines[0].endswith("Traceback (most recent call last):") else lines[0]
     print(f"{prog}: error: {summary}", file=sys.stderr)
     return code
+
+
+def exit_status(main: Callable[[], int]) -> int:
+    """Run an entry point's `main` and return its exit status, ending quietly with 0 when the reader
+    of stdout goes away (`python -m pipeline inspect ... | head -c 300`).
+
+    0 rather than the shell's 141 for SIGPIPE: under `set -o pipefail` the writer's status decides
+    the pipeline's, and a reader that stops early on purpose is not a failure of the writer.
+    """
+    try:
+        status = main()
+        sys.stdout.flush()  # a broken pipe found only by the flush at exit would escape this guard
+        return status
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; pointing it at devnull keeps that flush from failing too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def parse_key_values(pairs: list[str], prog: str) -> dict[str, str]:

@@ -6,7 +6,9 @@ overridden on the command line as `--set section.key=value`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from pipeline import config_io
 from pipeline.sources.config import ReadConfig
 from pipeline.text.extract import ExtractConfig
 from pipeline.text.lang import LangConfig
@@ -30,3 +32,27 @@ class CleanConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> CleanConfig:
+    """CleanConfig from defaults, the TOML file at `path` and `overrides`, checked as it is read:
+    a setting out of range is a one-line ConfigError here, not a surprise mid-run."""
+    config = config_io.load(CleanConfig, path, overrides)
+    unknown = [stage for stage in config.stages if stage not in STAGES]
+    if unknown or not config.stages:
+        raise config_io.ConfigError(f"unknown stage {unknown[0] if unknown else '(none)'!r}; "
+                                    f"choose from {','.join(STAGES)}")
+    read = config.read
+    at_least_one = {"output.num_shards": config.output.num_shards, "read.chunk_bytes": read.chunk_bytes,
+                    "read.download_attempts": read.download_attempts,
+                    "read.max_download_bytes": read.max_download_bytes, "read.max_record_bytes": read.max_record_bytes}
+    for key, value in at_least_one.items():
+        if value < 1:
+            raise config_io.ConfigError(f"{key} must be at least 1, got {value}")
+    if read.download_timeout_s <= 0:
+        raise config_io.ConfigError(f"read.download_timeout_s must be positive, got {read.download_timeout_s}")
+    if read.download_backoff_s < 0:
+        raise config_io.ConfigError(f"read.download_backoff_s must not be negative, got {read.download_backoff_s}")
+    if not 0 <= read.max_replacement_ratio <= 1:
+        raise config_io.ConfigError(f"read.max_replacement_ratio must be in [0, 1], got {read.max_replacement_ratio}")
+    return config

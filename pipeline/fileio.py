@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import uuid
 from typing import Any, Iterable
 
@@ -25,15 +26,15 @@ def atomic_write(path: str, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the whole file or none of it.
 
     The bytes go to a hidden temporary name beside the target, then one rename publishes them;
-    a crash in between leaves only the temporary file, never a half-written `path`.
+    a crash in between leaves only the temporary file, never a half-written `path`. The rename
+    replaces an existing `path` in place (os.rename locally; copy-then-delete on object stores), so
+    an older version stays readable until the new one takes its place.
     """
     directory, name = FileSystems.split(path)
     temporary = FileSystems.join(directory, _TEMPORARY_NAME.format(name=name, token=uuid.uuid4().hex))
     ensure_dir(directory)
     with FileSystems.create(temporary) as f:
         f.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
     FileSystems.rename([temporary], [path])
 
 
@@ -63,6 +64,69 @@ def ensure_dir(path: str) -> None:
 def read_bytes(path: str) -> bytes:
     with FileSystems.open(path, compression_type="uncompressed") as f:
         return f.read()
+
+
+def delete_if_exists(paths: list[str]) -> None:
+    """Delete each of `paths` that exists, in the order given."""
+    for path in paths:
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+
+
+# Written last into a finished output directory, as Hadoop and Beam jobs do; a reader that finds
+# files but no marker knows the run that wrote them stopped before the end.
+COMPLETE_MARKER = "_SUCCESS"
+
+
+def mark_complete(directory: str) -> None:
+    atomic_write(join(directory, COMPLETE_MARKER), b"")
+
+
+def is_complete(directory: str) -> bool:
+    return FileSystems.exists(join(directory, COMPLETE_MARKER))
+
+
+def output_dir_problem(output: str, inputs: list[str]) -> str | None:
+    """Why `output` cannot be the output directory of a run that reads `inputs`, or None."""
+    if _is_existing_file(output):
+        return f"--output {output} is a file, not a directory"
+    clash = _overlapping_input(output, inputs)
+    if clash:
+        return f"--output {output} overlaps the input {clash}; write the output elsewhere"
+    return None
+
+
+def _is_existing_file(path: str) -> bool:
+    if "://" in path:  # object stores have no directories: an object at the exact name is a file
+        return FileSystems.exists(path.rstrip("/"))
+    return os.path.exists(path) and not os.path.isdir(path)
+
+
+def _overlapping_input(output: str, inputs: list[str]) -> str | None:
+    """The first of `inputs` that is `output`, lies inside it or holds it, or None: a run must never
+    write over what it reads. An @list file counts by its own path; a glob by its fixed directory,
+    which holds `output` only when the glob reaches into subdirectories (`**`)."""
+    out = _comparable(output)
+    for spec in inputs:
+        path = _comparable(spec[1:] if spec.startswith("@") else spec)
+        holds_output = out.startswith(path.rstrip("/") + "/") and (not _is_glob(spec) or "**" in spec)
+        if out == path or holds_output or path.startswith(out.rstrip("/") + "/"):
+            return spec
+    return None
+
+
+def _is_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _comparable(path: str) -> str:
+    path = str(path)
+    if _is_glob(path):
+        head = path[:min(path.index(c) for c in "*?[" if c in path)]
+        path = head[:head.rfind("/") + 1] or "."
+    if "://" in path:
+        return path.rstrip("/")
+    return os.path.realpath(path)
 
 
 def remove_temporary_files(directories: list[str]) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -11,8 +12,29 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 _LOCAL_RUNNER_NAMES = {"fnapirunner", "fnapi", "local"}
 
 
+class _BeamWarnings(logging.Handler):
+    """Writes Beam's warnings to stderr (whatever sys.stderr is at the time) and drops its errors:
+    every error Beam logs while a pipeline fails is also raised to the command, which reports it in
+    one line, and a traceback logged before that line would bury it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.ERROR:
+            sys.stderr.write(self.format(record) + "\n")
+
+
+def _route_beam_logs() -> None:
+    beam_logger = logging.getLogger("apache_beam")
+    if not any(isinstance(h, _BeamWarnings) for h in beam_logger.handlers):
+        handler = _BeamWarnings(logging.WARNING)
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        beam_logger.addHandler(handler)
+    beam_logger.setLevel(logging.WARNING)
+    beam_logger.propagate = False
+
+
 def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     """A pipeline for `beam_args` (e.g. ["--runner=DataflowRunner", "--project=..."])."""
+    _route_beam_logs()
     options = PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
     if runner is None or runner.lower() in _LOCAL_RUNNER_NAMES:

@@ -187,16 +187,48 @@ def load_manifest(shard_dir: str | os.PathLike) -> dict:
         with open(path, encoding="utf-8") as f:
             manifest = json.load(f)
     except FileNotFoundError:
+        if any(Path(shard_dir).glob("*.bin")):  # tokenize removes the manifest first and writes it last
+            raise ShardFormatError(f"{path}: no manifest, so the shards in {shard_dir} are incomplete (the "
+                                   f"`pipeline tokenize` run that wrote them did not finish); "
+                                   f"run tokenize again") from None
         raise ShardFormatError(f"{path}: no manifest; is {shard_dir} a directory written by `pipeline tokenize`?") from None
+    except UnicodeDecodeError:
+        raise ShardFormatError(f"{path}: manifest is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         raise ShardFormatError(f"{path}: manifest is not valid JSON ({e})") from None
+    except OSError as e:  # a directory, or no permission
+        raise ShardFormatError(f"{path}: cannot read the manifest ({e.strerror or e})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
         raise ShardFormatError(f"{path}: manifest has no list of shards")
+    for key in ("vocab_size", "eot_id"):
+        if key in manifest and (not isinstance(manifest[key], int) or isinstance(manifest[key], bool)):
+            raise ShardFormatError(f"{path}: {key} must be an integer, got {manifest[key]!r}")
     for number, entry in enumerate(manifest["shards"]):
         missing = [key for key in _ENTRY_KEYS if not isinstance(entry, dict) or key not in entry]
         if missing:
             raise ShardFormatError(f"{path}: shard entry {number} lacks {', '.join(missing)}")
+        problem = _entry_problem(entry)
+        if problem:
+            raise ShardFormatError(f"{path}: shard entry {number}: {problem}")
     return manifest
+
+
+def _entry_problem(entry: dict) -> str | None:
+    """What is wrong with the types of a manifest entry, or None. File names must stay inside the
+    shard directory: a manifest is data, and must not make a reader open any other file."""
+    if entry["split"] not in SPLITS:
+        return f"split must be {' or '.join(SPLITS)}, got {entry['split']!r}"
+    for key in ("file", "index"):
+        name = entry[key]
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name:
+            return f"{key} must be a file name inside the shard directory, got {name!r}"
+    for key in ("num_tokens", "num_docs"):
+        if not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 0:
+            return f"{key} must be a non-negative integer, got {entry[key]!r}"
+    for key in ("sha256", "index_sha256"):
+        if not isinstance(entry[key], str):
+            return f"{key} must be a string, got {entry[key]!r}"
+    return None
 
 
 def open_shards(shard_dir: str | os.PathLike, split: str) -> list[Shard]:

@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/demo}
 STEPS=${STEPS:-500}
+# Start from nothing, but never delete a directory that holds something other than an earlier demo.
+if [ -d "$OUT" ] && [ -n "$(ls -A "$OUT")" ] && [ ! -d "$OUT/clean" ]; then
+    echo "demo: OUT=$OUT is not empty and not an earlier demo's output; choose another OUT" >&2
+    exit 2
+fi
 rm -rf "$OUT"
 SAMPLE=(data/sample/web data/sample/jsonl data/sample/html data/sample/text/udhr)
 

@@ -41,11 +41,13 @@ def corpus_documents() -> list[dict]:
 
 
 def write_cleaned(directory: Path, docs: list[dict], num_files: int = 2) -> Path:
-    """Write `docs` as `pipeline clean` does: part-NNNNN.jsonl.gz files, each sorted by id."""
+    """Write `docs` as `pipeline clean` does: part-NNNNN.jsonl.gz files, each sorted by id, then the
+    completion marker."""
     directory.mkdir(parents=True, exist_ok=True)
     for k in range(num_files):
         part = sorted((d for i, d in enumerate(docs) if i % num_files == k), key=lambda d: d["id"])
         with gzip.open(directory / f"part-{k:05d}.jsonl.gz", "wt", encoding="utf-8") as f:
             for doc in part:
                 f.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    (directory / "_SUCCESS").write_bytes(b"")
     return directory

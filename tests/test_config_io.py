@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pipeline import config_io
-from pipeline.config import CleanConfig
+from pipeline.config import CleanConfig, load_clean_config
 
 
 @dataclass
@@ -61,3 +61,28 @@ def test_bad_files(tmp_path):
 def test_clean_config_round_trips_through_dict():
     config = CleanConfig()
     assert config_io.from_dict(CleanConfig, config_io.to_dict(config)) == config
+
+
+def test_a_directory_or_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    with pytest.raises(config_io.ConfigError, match="is a directory"):
+        config_io.load(Outer, tmp_path)
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes("name = 'Müller'\n".encode("latin-1"))
+    with pytest.raises(config_io.ConfigError, match="not UTF-8"):
+        config_io.load(Outer, latin1)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("stages", "bogus", "unknown stage 'bogus'"),
+    ("stages", "", "unknown stage"),
+    ("read.chunk_bytes", "0", "read.chunk_bytes must be at least 1"),
+    ("read.download_attempts", "0", "read.download_attempts must be at least 1"),
+    ("read.max_record_bytes", "-5", "read.max_record_bytes must be at least 1"),
+    ("read.download_timeout_s", "0", "read.download_timeout_s must be positive"),
+    ("read.download_backoff_s", "-1", "read.download_backoff_s must not be negative"),
+    ("read.max_replacement_ratio", "1.5", r"read.max_replacement_ratio must be in \[0, 1\]"),
+    ("output.num_shards", "0", "output.num_shards must be at least 1"),
+])
+def test_clean_settings_out_of_range_are_refused_where_they_are_read(key, value, message):
+    with pytest.raises(config_io.ConfigError, match=message):
+        load_clean_config(None, {key: value})

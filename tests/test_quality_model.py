@@ -173,7 +173,8 @@ def test_command_reads_the_cleaned_and_rejected_folders_of_a_clean_run(tmp_path,
         {"id": "c", "stage": "extract", "reason": "html_too_large", "html": "<html><body><p>Buy now", "html_truncated": True},
         {"id": "d", "stage": "read", "reason": "read_error", "error": "truncated gzip"},
     ])
-    (tmp_path / "run/rejected/_SUCCESS").write_text("")  # files that are not parts are not examples
+    (tmp_path / "run/cleaned/_SUCCESS").write_text("")  # the run finished; files that are not parts are not examples
+    (tmp_path / "run/rejected/_SUCCESS").write_text("")
     args = parse(["--positive", str(tmp_path / "run/cleaned"), "--negative", str(tmp_path / "run/rejected"),
                   "--output", str(tmp_path / "m.bin"), "--dim", "16", "--buckets", "10000"])
     assert train_quality.run(args) == 0

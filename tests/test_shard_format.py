@@ -128,3 +128,33 @@ def test_verify_catches_a_missing_file_and_a_bad_manifest(shard_dir):
     (shard_dir / MANIFEST_NAME).write_text(json.dumps({"shards": [{"split": "train"}]}))
     with pytest.raises(ShardFormatError, match="lacks file"):
         verify_shard_dir(shard_dir)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda entry: entry.update(file="../outside.bin"), "file must be a file name inside the shard directory"),
+    (lambda entry: entry.update(index="/etc/passwd"), "index must be a file name inside the shard directory"),
+    (lambda entry: entry.update(num_tokens="12"), "num_tokens must be a non-negative integer"),
+    (lambda entry: entry.update(num_docs=-1), "num_docs must be a non-negative integer"),
+    (lambda entry: entry.update(split="test"), "split must be train or val"),
+    (lambda entry: entry.update(sha256=None), "sha256 must be a string"),
+])
+def test_a_manifest_entry_of_the_wrong_type_or_outside_the_directory_is_refused(shard_dir, change, message):
+    manifest = json.loads((shard_dir / MANIFEST_NAME).read_text())
+    change(manifest["shards"][0])
+    (shard_dir / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ShardFormatError, match=f"shard entry 0: {message}"):
+        load_manifest(shard_dir)
+
+
+def test_a_manifest_that_is_not_utf8_is_refused(shard_dir):
+    (shard_dir / MANIFEST_NAME).write_bytes(b'{"shards": [], "note": "\xff"}')
+    with pytest.raises(ShardFormatError, match="not UTF-8"):
+        load_manifest(shard_dir)
+
+
+def test_a_manifest_vocab_size_that_is_not_an_integer_is_refused(shard_dir):
+    manifest = json.loads((shard_dir / MANIFEST_NAME).read_text())
+    manifest["vocab_size"] = "1000"
+    (shard_dir / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(ShardFormatError, match="vocab_size must be an integer"):
+        verify_shard_dir(shard_dir)

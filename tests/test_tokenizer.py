@@ -113,6 +113,23 @@ def test_load_rejects_a_model_that_does_not_match_its_metadata(tok_dir, tmp_path
         Tokenizer.load(str(tmp_path / "missing"))
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("model_file", "../elsewhere/tokenizer.model", "model_file must be a file name inside the tokenizer directory"),
+    ("model_sha256", 5, "model_sha256 must be a string"),
+    ("eot_id", "1", "eot_id must be an integer"),
+    ("eot_token", None, "eot_token must be a string"),
+])
+def test_load_rejects_metadata_of_the_wrong_type_or_pointing_outside(tok_dir, tmp_path, key, value, message):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / MODEL_FILE).write_bytes((tok_dir / MODEL_FILE).read_bytes())
+    meta = json.loads((tok_dir / META_FILE).read_text())
+    meta[key] = value
+    (broken / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(TokenizerError, match=message):
+        Tokenizer.load(str(broken))
+
+
 def test_split_sentences_cuts_long_lines_at_character_boundaries():
     assert split_sentences("a\n\nb c\n", 100) == ["a", "b c"]
     pieces = split_sentences("日本語" * 5, 7)  # 3 bytes a character: two characters a piece

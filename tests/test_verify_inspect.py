@@ -1,6 +1,10 @@
 """`pipeline verify` and `pipeline inspect` on shards written by `pipeline tokenize` from real text."""
 import argparse
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -8,7 +12,7 @@ from pipeline.commands import inspect as inspect_command
 from pipeline.commands import tokenize as tokenize_command
 from pipeline.commands import verify as verify_command
 from pipeline.stages.tokenize import assign_shard, assign_split, split_hash
-from tests.cleaned_corpus import corpus_documents, write_cleaned
+from tests.cleaned_corpus import corpus_documents, udhr_documents, write_cleaned
 from tokenizer import Tokenizer
 from tokenizer.train import TrainConfig, train
 
@@ -38,6 +42,18 @@ def built(tmp_path_factory):
 def shards(built, tmp_path):
     """A private copy of the shards, free to corrupt."""
     return shutil.copytree(built / "shards", tmp_path / "shards")
+
+
+@pytest.fixture(scope="module")
+def one_big_document(built, tmp_path_factory):
+    """Shards holding one document larger than a pipe's buffer (64 KiB on Linux)."""
+    root = tmp_path_factory.mktemp("big")
+    text = "\n".join(doc["text"] for doc in udhr_documents())
+    assert len(text.encode("utf-8")) > 2 * 65536
+    cleaned = write_cleaned(root / "cleaned", [{"id": "big", "text": text, "lang": "und", "source": "tests"}], 1)
+    assert call(tokenize_command, "--input", cleaned, "--tokenizer", built / "tok", "--output", root / "shards",
+                "--num-shards", 1, "--val-fraction", 0) == 0
+    return root / "shards"
 
 
 def expected_order():
@@ -116,7 +132,20 @@ def test_inspect_errors_are_one_line(built, capsys, tmp_path):
     assert "out of range" in one_error_line(capsys)
     assert call(inspect_command, shards, "--tokens", "9:3") == 2
     assert "START <= END" in one_error_line(capsys)
+    assert call(inspect_command, shards, "--doc", -1) == 2
+    assert "--doc must be 0 or more" in one_error_line(capsys)
     cleaned = write_cleaned(tmp_path / "other", corpus_documents()[:40])
     train(str(cleaned), str(tmp_path / "other_tok"), TrainConfig(vocab_size=600, character_coverage=0.98))
     assert call(inspect_command, shards, "--doc", 0, "--tokenizer", tmp_path / "other_tok") == 1
     assert "not the tokenizer these shards were made with" in one_error_line(capsys)
+
+
+def test_inspect_into_a_pipe_its_reader_closes_early_exits_quietly(one_big_document):
+    # `head` leaves after 300 bytes while inspect still writes; under pipefail the writer's status
+    # decides, so it must end with 0 and nothing on stderr, as in scripts/demo.sh.
+    repo = Path(__file__).resolve().parents[1]
+    command = f"set -o pipefail; '{sys.executable}' -m pipeline inspect '{one_big_document}' --doc 0 | head -c 300"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, cwd=repo,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    assert (result.returncode, result.stderr.decode()) == (0, "")
+    assert len(result.stdout) == 300

@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from pipeline.cli import OneLineParser, fail
+from pipeline.cli import USAGE_ERROR, OneLineParser, exit_status, fail
 from tokenizer.corpus import InputError
 from tokenizer.model import TokenizerError
 from tokenizer.train import MODEL_TYPES, TrainConfig, TrainError
@@ -50,12 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from pipeline.fileio import output_dir_problem
     from tokenizer.train import train
 
     config = TrainConfig(vocab_size=args.vocab_size, model_type=args.model_type, max_sentences=args.max_sentences,
                          max_bytes=args.max_bytes, seed=args.seed, user_defined_symbols=list(args.user_defined_symbols),
                          character_coverage=args.character_coverage, language_alpha=args.language_alpha,
                          heldout_fraction=args.heldout_fraction, num_threads=args.num_threads)
+    try:
+        config.validate()
+    except TrainError as e:
+        return fail("tokenizer train", str(e), USAGE_ERROR)
+    problem = output_dir_problem(args.output, [args.input])
+    if problem:
+        return fail("tokenizer train", problem, USAGE_ERROR)
     started = time.monotonic()
     meta = train(args.input, args.output, config)
     compression = meta["compression"]
@@ -74,11 +82,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pipeline.fileio import join
+    from pipeline.fileio import join, output_dir_problem
     from tokenizer.hf_export import export_hf
     from tokenizer.model import Tokenizer
 
     output = args.output or join(args.tokenizer, "hf")
+    problem = output_dir_problem(output, [])  # TOK/hf, the default, lies inside its input on purpose
+    if problem:
+        return fail("tokenizer export-hf", problem, USAGE_ERROR)
     export_hf(Tokenizer.load(args.tokenizer), output)
     print(f"tokenizer export-hf: wrote tokenizer.json, tokenizer_config.json, special_tokens_map.json to {output}")
     return 0
@@ -93,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main))

@@ -1,13 +1,14 @@
 """Reading cleaned/ (the output of `pipeline clean`) through Beam FileSystems, one document at a time."""
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.cli import first_line
-from pipeline.fileio import join
+from pipeline.fileio import COMPLETE_MARKER, is_complete, join
 from pipeline.stages.write import SHARD_GLOB
 
 
@@ -31,7 +32,23 @@ def cleaned_files(input_path: str) -> list[str]:
         raise InputError(f"cannot list {pattern}: {first_line(e)}") from None
     if not found:
         raise InputError(f"no input files match {pattern}")
-    return sorted(m.path for m in found)
+    files = sorted(m.path for m in found)
+    check_complete(files)
+    return files
+
+
+def check_complete(files: list[str]) -> None:
+    """Refuse files of a `pipeline clean` output whose run did not finish (its cleaned/ has no marker)."""
+    for directory in sorted({FileSystems.split(path)[0] for path in files}):
+        if not is_complete(directory):
+            raise InputError(f"{directory} is an incomplete `pipeline clean` output (no {COMPLETE_MARKER}: the run "
+                             f"that wrote it did not finish); run clean again")
+
+
+def is_cleaned_part(path: str) -> bool:
+    """Whether `path` names a part file in a cleaned/ directory written by `pipeline clean`."""
+    directory, name = FileSystems.split(path)
+    return fnmatch.fnmatch(name, SHARD_GLOB) and FileSystems.split(directory.rstrip("/"))[1] == "cleaned"
 
 
 def parse_document(line: bytes | str, where: str) -> dict:

@@ -43,7 +43,10 @@ class Tokenizer:
         if meta.get("model_sha256") not in (None, self.model_sha256):
             raise TokenizerError(f"{source}: {MODEL_FILE} has sha256 {self.model_sha256[:12]}..., "
                                  f"{META_FILE} expects {meta['model_sha256'][:12]}...; the directory is inconsistent")
-        self._sp = spm.SentencePieceProcessor(model_proto=model_bytes)
+        try:
+            self._sp = spm.SentencePieceProcessor(model_proto=model_bytes)
+        except RuntimeError:  # SentencePiece's own parse error, with C++ file and line in it
+            raise TokenizerError(f"{source}: {MODEL_FILE} is not a SentencePiece model") from None
         self.vocab_size = self._sp.get_piece_size()
         if meta.get("vocab_size", self.vocab_size) != self.vocab_size:
             raise TokenizerError(f"{source}: model has {self.vocab_size} pieces, {META_FILE} says {meta['vocab_size']}")
@@ -61,11 +64,21 @@ class Tokenizer:
         meta_path = _join(directory, META_FILE)
         try:
             meta = json.loads(_read(meta_path))
+        except UnicodeDecodeError:
+            raise TokenizerError(f"{meta_path}: not UTF-8 text") from None
         except json.JSONDecodeError as e:
             raise TokenizerError(f"{meta_path}: not valid JSON ({e})") from None
-        if meta.get("format") != META_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
             raise TokenizerError(f"{meta_path}: not a tokenizer written by `python -m tokenizer train`")
-        return cls(_read(_join(directory, meta.get("model_file", MODEL_FILE))), meta, directory)
+        for key, kind in _META_TYPES.items():
+            if key in meta and (not isinstance(meta[key], kind) or isinstance(meta[key], bool)):
+                raise TokenizerError(f"{meta_path}: {key} must be {'a string' if kind is str else 'an integer'}, "
+                                     f"got {meta[key]!r}")
+        model_file = meta.get("model_file", MODEL_FILE)
+        if model_file in ("", ".", "..") or "/" in model_file or "\\" in model_file:  # never open another file
+            raise TokenizerError(f"{meta_path}: model_file must be a file name inside the tokenizer directory, "
+                                 f"got {model_file!r}")
+        return cls(_read(_join(directory, model_file)), meta, directory)
 
     @property
     def processor(self) -> spm.SentencePieceProcessor:
@@ -101,6 +114,10 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.source!r}, vocab_size={self.vocab_size}, eot_id={self.eot_id})"
+
+
+# Fields of tokenizer_meta.json that the loader reads, with their types.
+_META_TYPES = {"model_file": str, "model_sha256": str, "vocab_size": int, "eot_id": int, "eot_token": str}
 
 
 def _is_url(path: str) -> bool:

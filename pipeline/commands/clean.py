@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 
 from pipeline import config_io
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
-from pipeline.config import STAGES, CleanConfig
-from pipeline.fileio import delete_unlisted, join, read_bytes, remove_temporary_files
+from pipeline.config import STAGES, CleanConfig, load_clean_config
+from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
+                             output_dir_problem, read_bytes, remove_temporary_files)
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.sources import SourceError, expand_sources
 from pipeline.stages.write import SHARD_GLOB, shard_name
@@ -34,22 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build_config(args: argparse.Namespace) -> CleanConfig:
     overrides = parse_key_values(args.set, PROG)
     if args.stages is not None:
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-        unknown = [s for s in stages if s not in STAGES]
-        if unknown or not stages:
-            raise config_io.ConfigError(f"unknown stage {unknown[0] if unknown else '(none)'!r}; "
-                                        f"choose from {','.join(STAGES)}")
-        overrides["stages"] = ",".join(stages)
+        overrides["stages"] = ",".join(s.strip() for s in args.stages.split(",") if s.strip())
     if args.langs is not None:
         overrides["lang.langs"] = args.langs
     if args.base_url is not None:
         overrides["read.base_url"] = args.base_url
     if args.num_shards is not None:
         overrides["output.num_shards"] = str(args.num_shards)
-    config = config_io.load(CleanConfig, args.config, overrides)
-    if config.output.num_shards < 1:
-        raise config_io.ConfigError(f"output.num_shards must be at least 1, got {config.output.num_shards}")
-    return config
+    return load_clean_config(args.config, overrides)
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -66,8 +58,10 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return fail(PROG, str(e), USAGE_ERROR)
 
     out_dir = args.output.rstrip("/")
+    problem = output_dir_problem(out_dir, [*args.input, *sources])
+    if problem:
+        return fail(PROG, problem, USAGE_ERROR)
     started = time.time()
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
         from pipeline.graph import build_clean
 
@@ -76,10 +70,14 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             build_clean(pipeline, sources, config, out_dir)
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
+        # The marker goes first, so that from here until the end readers see an unfinished output.
+        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
+                          join(out_dir, "stats.json"), join(out_dir, "report.html")])
         pipeline.run().wait_until_finish()
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
+        mark_complete(join(out_dir, "cleaned"))
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:

@@ -68,6 +68,8 @@ def load_tokenizer(manifest: dict, override: str | None):
 def run(args: argparse.Namespace) -> int:
     from tokenizer import TokenizerError
 
+    if args.doc is not None and args.doc < 0:
+        return fail(PROG, f"--doc must be 0 or more, got {args.doc}", USAGE_ERROR)
     try:
         span = parse_range(args.tokens) if args.tokens is not None else None
     except ValueError as e:

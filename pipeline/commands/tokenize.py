@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import time
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
 from pipeline.cli import USAGE_ERROR, fail
-from pipeline.fileio import delete_unlisted, ensure_dir, join, read_bytes, remove_temporary_files
+from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
+                             remove_temporary_files)
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
 from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
@@ -43,6 +42,9 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
     unknown = unknown_beam_flags(beam_args)
     if unknown:
         return fail(PROG, f"unrecognized arguments: {' '.join(unknown)}", USAGE_ERROR)
+    problem = output_dir_problem(args.output, [args.input, args.tokenizer])
+    if problem:
+        return fail(PROG, problem, USAGE_ERROR)
     config = TokenizeConfig(val_fraction=args.val_fraction, num_shards=args.num_shards,
                             shard_tokens=args.shard_tokens, batch_size=args.batch_size, seed=args.seed)
     try:
@@ -56,9 +58,9 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
 
     out_dir = args.output.rstrip("/")
     started = time.time()
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
-        _remove_manifest(out_dir)  # a run that fails must not leave an old manifest over new shards
+        # The manifest is the completion marker: gone first, written last (by TokenizeToShards).
+        delete_if_exists([join(out_dir, MANIFEST_NAME)])
         manifest = tokenize(args.input, out_dir, identity, config, beam_args)
         listed = {name for entry in manifest["shards"] for name in (entry["file"], entry["index"])}
         delete_unlisted([join(out_dir, f"{split}-*.{ext}") for split in SPLITS for ext in ("bin", "idx")], listed)
@@ -87,9 +89,3 @@ def tokenize(input_path: str, out_dir: str, identity: TokenizerIdentity, config:
          | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
     pipeline.run().wait_until_finish()
     return json.loads(read_bytes(join(out_dir, MANIFEST_NAME)))
-
-
-def _remove_manifest(out_dir: str) -> None:
-    path = join(out_dir, MANIFEST_NAME)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])

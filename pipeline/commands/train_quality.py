@@ -28,6 +28,7 @@ from pipeline.stages.write import SHARD_GLOB
 from pipeline.text.extract import ExtractConfig, extract_text
 from pipeline.text.normalize import normalize_text
 from pipeline.text.quality_model import NoExamplesError, TrainingOptions, train_classifier
+from tokenizer.corpus import InputError, check_complete, is_cleaned_part
 
 PROG = "python -m pipeline train-quality"
 _JSONL_SUFFIXES = tuple(f"{ext}{compression}" for ext in (".jsonl", ".json") for compression in ("", ".gz", ".zst", ".bz2"))
@@ -86,6 +87,7 @@ def _positive_float(value: str) -> float:
 def read_examples(path: str, text_field: str = "text") -> Iterator[str]:
     """Texts of one example file, or of the part files of a folder, in order; blank lines skipped."""
     if FileSystems.exists(path) and not os.path.isdir(path):
+        _require_complete([path])
         yield from _file_examples(path, text_field, skip_textless=False)
         return
     try:
@@ -95,8 +97,17 @@ def read_examples(path: str, text_field: str = "text") -> Iterator[str]:
     if not parts:
         raise ExamplesError(f"folder {path} holds no {SHARD_GLOB} files" if os.path.isdir(path)
                             else f"example file not found: {path}")
+    _require_complete(parts)
     for part in parts:
         yield from _file_examples(part, text_field, skip_textless=True)
+
+
+def _require_complete(paths: list[str]) -> None:
+    """Refuse the cleaned/ part files of a `pipeline clean` run that did not finish."""
+    try:
+        check_complete([path for path in paths if is_cleaned_part(path)])
+    except InputError as error:
+        raise ExamplesError(str(error)) from None
 
 
 def _file_examples(path: str, text_field: str, skip_textless: bool) -> Iterator[str]:
