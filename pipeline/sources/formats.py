@@ -6,6 +6,7 @@ as `x.warc.gz.bad` is still read correctly.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 import zlib
@@ -43,9 +44,18 @@ def is_url(source: str) -> bool:
 
 
 def base_name(source: str) -> str:
-    """The file name used in derived ids ("<file name>:<position>")."""
+    """The file name of a path or URL."""
     path = urlsplit(source).path if is_url(source) else source
     return posixpath.basename(path.rstrip("/")) or source
+
+
+def source_label(source: str) -> str:
+    """What derived ids start with ("<label>:<position>"): the file name, readable, and a digest of the
+    whole source as given, so `a/part-0.jsonl` and `b/part-0.jsonl` never share an id. The digest is
+    of the text alone (not Python's salted `hash`), so every run and every runner derives the same ids.
+    """
+    digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+    return f"{base_name(source)}@{digest}"
 
 
 def format_from_name(source: str) -> str | None:

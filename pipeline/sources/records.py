@@ -17,10 +17,10 @@ STAGE = "read"
 _PARQUET_BATCH_ROWS = 1024
 
 
-def record_document(record: Any, source: str, name: str, position: int | str,
+def record_document(record: Any, source: str, label: str, position: int | str,
                     config: ReadConfig) -> tuple[str, dict]:
     """A JSON-like record (dict) to a document; one without usable text becomes a rejection."""
-    fallback_id = f"{name}:{position}"
+    fallback_id = f"{label}:{position}"
     if not isinstance(record, dict):
         return REJECTED, rejection({"id": fallback_id, "source": source}, STAGE, "read_error",
                                    error=f"record is a {type(record).__name__}, not an object")
@@ -48,11 +48,11 @@ def _as_text(value: Any) -> str | None:
     return replace_surrogates(value)
 
 
-def jsonl_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def jsonl_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     """One document per JSON line; a `.json` file holding one array is read as that array's records."""
     first = stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if first == b"[":
-        yield from _json_array_documents(stream, source, name, config)
+        yield from _json_array_documents(stream, source, label, config)
         return
     for line_number, line in enumerate(stream):
         if not line.strip():
@@ -60,13 +60,13 @@ def jsonl_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig
         try:
             record = json.loads(decode_bytes(line, max_replacement_ratio=config.max_replacement_ratio, detect=False))
         except (UndecodableError, json.JSONDecodeError) as error:
-            yield REJECTED, rejection({"id": f"{name}:{line_number}", "source": source}, STAGE, "read_error",
+            yield REJECTED, rejection({"id": f"{label}:{line_number}", "source": source}, STAGE, "read_error",
                                       error=f"line {line_number + 1}: {error}")
             continue
-        yield record_document(record, source, name, line_number, config)
+        yield record_document(record, source, label, line_number, config)
 
 
-def _json_array_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def _json_array_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     data = stream.read(config.max_record_bytes + 1)
     if len(data) > config.max_record_bytes:
         raise ReadError(f"JSON array file exceeds max_record_bytes ({config.max_record_bytes}); use JSON Lines")
@@ -75,10 +75,10 @@ def _json_array_documents(stream: BinaryIO, source: str, name: str, config: Read
     except (UndecodableError, json.JSONDecodeError) as error:
         raise ReadError(f"invalid JSON: {error}") from None
     for position, record in enumerate(records if isinstance(records, list) else [records]):
-        yield record_document(record, source, name, position, config)
+        yield record_document(record, source, label, position, config)
 
 
-def parquet_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def parquet_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     import pyarrow.parquet as pq
 
     try:
@@ -89,11 +89,11 @@ def parquet_documents(stream: BinaryIO, source: str, name: str, config: ReadConf
     position = 0
     for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
         for row in batch.to_pylist():
-            yield record_document(row, source, name, position, config)
+            yield record_document(row, source, label, position, config)
             position += 1
 
 
-def dataset_documents(path: str, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def dataset_documents(path: str, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     """A directory written by `datasets.save_to_disk` (a Dataset, or a DatasetDict read split by split)."""
     import datasets
 
@@ -101,7 +101,7 @@ def dataset_documents(path: str, source: str, name: str, config: ReadConfig) -> 
     splits = sorted(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
     for split, dataset in splits:
         dataset = dataset.select_columns(_wanted_columns(dataset.column_names, config))
-        prefix = f"{name}/{split}" if split else name
+        prefix = f"{label}/{split}" if split else label
         for position, row in enumerate(_rows(dataset)):
             yield record_document(row, source, prefix, position, config)
 
@@ -118,10 +118,10 @@ def _wanted_columns(available: list[str], config: ReadConfig) -> list[str]:
     return [column for column in available if column in wanted]
 
 
-def whole_file_document(stream: BinaryIO, source: str, name: str, config: ReadConfig, *,
+def whole_file_document(stream: BinaryIO, source: str, label: str, config: ReadConfig, *,
                         field: str) -> Iterator[tuple[str, dict]]:
     """One document from a whole HTML (`field="html"`) or text (`field="text"`) file."""
-    doc = {"id": f"{name}:0", "source": source, "url": source if is_url(source) else None}
+    doc = {"id": f"{label}:0", "source": source, "url": source if is_url(source) else None}
     data = stream.read(config.max_record_bytes + 1)
     if len(data) > config.max_record_bytes:
         yield REJECTED, rejection(doc, STAGE, "record_too_large", error=f"file exceeds {config.max_record_bytes} bytes")

@@ -297,7 +297,7 @@ def _iso_date(value: str | None) -> str | None:
     return value
 
 
-def warc_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def warc_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     """(KEPT, document) and (REJECTED, rejection) pairs for the records of one WARC/WET stream."""
     seen_ids: set[str] = set()
     for position, record in enumerate(iter_warc_records(stream, config)):
@@ -309,7 +309,7 @@ def warc_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig)
             record_id = None
         seen_ids.add(record_id)
         doc = {
-            "id": record_id or f"{name}:{position}",
+            "id": record_id or f"{label}:{position}",
             "source": source,
             "url": _unbracket(record.headers.get("warc-target-uri")),
             "date": _iso_date(record.headers.get("warc-date")),

@@ -1,0 +1,79 @@
+"""Faults a reader must survive without losing or merging documents: files of one name in different
+folders, malformed lines and records, absurd lengths, and inputs that inflate far beyond their size."""
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.sources import ReadConfig, read_source
+from pipeline.stages.routing import KEPT, REJECTED
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+CONFIG = ReadConfig()
+
+
+def read_all(source, config=CONFIG):
+    docs, rejected = [], []
+    for tag, record in read_source(str(source), config):
+        assert tag in (KEPT, REJECTED)
+        (docs if tag == KEPT else rejected).append(record)
+    return docs, rejected
+
+
+def reasons(rejected):
+    return collections.Counter(record["reason"] for record in rejected)
+
+
+def all_ids(source, config=CONFIG):
+    docs, rejected = read_all(source, config)
+    return [record["id"] for record in docs + rejected]
+
+
+# --- derived ids name the whole source, not just its file name ------------------------------------
+
+def _same_name_in_two_folders(tmp_path, name, data: bytes) -> list[Path]:
+    paths = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / name).write_bytes(data)
+        paths.append(tmp_path / folder / name)
+    return paths
+
+
+def test_files_of_one_name_in_different_folders_get_different_ids(tmp_path):
+    jsonl = b'{"text": "first"}\n{"text": "second"}\n'
+    html = (SAMPLE / "html" / "en--blog.python.org.html").read_bytes()
+    # The cc_net sample repeats a WARC-Record-ID, so its second record's id is derived from the source.
+    wet = (SAMPLE / "web" / "cc_net-sample.warc.wet.gz").read_bytes()
+    for name, data in (("part-0000.jsonl", jsonl), ("index.html", html), ("sample.warc.wet.gz", wet)):
+        first, second = _same_name_in_two_folders(tmp_path, name, data)
+        derived_first = [i for i in all_ids(first) if not i.startswith("urn:")]
+        derived_second = [i for i in all_ids(second) if not i.startswith("urn:")]
+        assert derived_first and len(derived_first) == len(derived_second)
+        assert not set(derived_first) & set(derived_second), name
+        assert all(i.startswith(name) for i in derived_first)          # still readable: the file name leads
+
+
+def test_unreadable_files_of_one_name_get_different_ids(tmp_path):
+    first, second = _same_name_in_two_folders(tmp_path, "data.bz2", b"BZh91AY&SY binary")   # unsupported
+    [one], [other] = all_ids(first), all_ids(second)
+    assert one != other and one.startswith("data.bz2")
+
+
+def test_derived_ids_are_the_same_in_a_fresh_interpreter(tmp_path):
+    path = tmp_path / "part-0000.jsonl"
+    path.write_bytes(b'{"text": "first"}\n{"text": "second"}\n')
+    here = all_ids(path)
+    code = ("import json, sys; from pipeline.sources import ReadConfig, read_source; "
+            "print(json.dumps([r['id'] for _, r in read_source(sys.argv[1], ReadConfig())]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "12345"}
+    there = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True, capture_output=True,
+                           text=True).stdout
+    assert json.loads(there) == here and len(set(here)) == 2
