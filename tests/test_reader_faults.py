@@ -77,3 +77,41 @@ def test_derived_ids_are_the_same_in_a_fresh_interpreter(tmp_path):
     there = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True, capture_output=True,
                            text=True).stdout
     assert json.loads(there) == here and len(set(here)) == 2
+
+
+# --- one bad JSON line costs one counted rejection, never the rest of the file ---------------------
+
+GOOD_LINES = [json.dumps({"text": f"document {i}"}).encode() for i in range(3)]
+
+
+def _lines_file(path: Path, first: bytes) -> Path:
+    path.write_bytes(b"\n".join([first, *GOOD_LINES]) + b"\n")
+    return path
+
+
+def test_jsonl_whose_first_line_is_an_array_reads_every_later_line(tmp_path):
+    for name in ("arrays.jsonl", "arrays.ndjson", "arrays-no-extension"):
+        docs, rejected = read_all(_lines_file(tmp_path / name, b'[{"text": "in an array"}]'))
+        assert [doc["text"] for doc in docs] == ["document 0", "document 1", "document 2"], name
+        assert reasons(rejected) == {"read_error": 1} and rejected[0]["id"].endswith(":0")
+
+
+def test_deeply_nested_line_is_one_read_error(tmp_path):
+    for name, first in (("deep-array.jsonl", b"[" * 100_000 + b"]" * 100_000),
+                        ("deep-object.jsonl", b'{"text": "x", "n": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001),
+                        ("huge-number.jsonl", b'{"text": "x", "n": ' + b"9" * 5000 + b"}")):
+        docs, rejected = read_all(_lines_file(tmp_path / name, first))
+        assert [doc["text"] for doc in docs] == ["document 0", "document 1", "document 2"], name
+        assert reasons(rejected) == {"read_error": 1}, name
+
+
+def test_json_file_is_one_array_or_json_lines(tmp_path):
+    records = [{"text": f"document {i}"} for i in range(3)]
+    (tmp_path / "array.json").write_text(json.dumps(records, indent=2))
+    (tmp_path / "lines.json").write_text("\n".join(json.dumps(r) for r in records))
+    for name in ("array.json", "lines.json"):
+        docs, rejected = read_all(tmp_path / name)
+        assert [doc["text"] for doc in docs] == ["document 0", "document 1", "document 2"] and not rejected, name
+    (tmp_path / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    docs, rejected = read_all(tmp_path / "deep.json")
+    assert not docs and reasons(rejected) == {"read_error": 1}

@@ -17,11 +17,11 @@ import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-WARC, JSONL, PARQUET, HTML, TXT, DATASET = "warc", "jsonl", "parquet", "html", "txt", "dataset"
+WARC, JSONL, JSON, PARQUET, HTML, TXT, DATASET = "warc", "jsonl", "json", "parquet", "html", "txt", "dataset"
 
 _EXTENSIONS = {
     ".warc": WARC, ".wet": WARC, ".arc": WARC,
-    ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSONL,
+    ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSON,
     ".parquet": PARQUET,
     ".html": HTML, ".htm": HTML, ".xhtml": HTML,
     ".txt": TXT,
@@ -30,6 +30,8 @@ _COMPRESSION_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _OTHER_COMPRESSIONS = (b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"\x04\x22\x4d\x18")   # bzip2, xz, zip, lz4
+
+JSON_LEAD = b"\xef\xbb\xbf \t\r\n"        # what may precede a JSON value: a UTF-8 byte order mark, whitespace
 
 # Files that `datasets.save_to_disk` writes at the top of a saved Dataset / DatasetDict.
 DATASET_MARKERS = ("state.json", "dataset_dict.json")
@@ -79,7 +81,7 @@ def format_from_content(head: bytes) -> str:
     if b"\x00" in head or head.startswith(_OTHER_COMPRESSIONS):
         raise ReadError(f"unsupported binary format (starts with {head[:8]!r}); supported: WARC, WET, JSONL, "
                         "JSON, parquet, HTML, text, gzip/zstd of these, datasets folders")
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    stripped = head.lstrip(JSON_LEAD)
     if stripped[:1] in (b"{", b"["):
         return JSONL
     if stripped[:1] == b"<":

@@ -14,10 +14,11 @@ from typing import Iterator
 from pipeline.document import rejection
 from pipeline.sources.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
-from pipeline.sources.formats import (HTML, JSONL, PARQUET, TXT, WARC, ReadError, decompressed,
+from pipeline.sources.formats import (HTML, JSON, JSONL, PARQUET, TXT, WARC, ReadError, decompressed,
                                       format_from_content, format_from_name, is_dataset_dir, is_url, open_raw,
                                       source_label, stream_problem)
-from pipeline.sources.records import dataset_documents, jsonl_documents, parquet_documents, whole_file_document
+from pipeline.sources.records import (dataset_documents, json_documents, jsonl_documents, parquet_documents,
+                                      whole_file_document)
 from pipeline.sources.warc import warc_documents
 from pipeline.stages.routing import REJECTED
 
@@ -25,6 +26,7 @@ STAGE = "read"
 _READERS = {
     WARC: warc_documents,
     JSONL: jsonl_documents,
+    JSON: json_documents,
     PARQUET: parquet_documents,
     HTML: functools.partial(whole_file_document, field="html"),
     TXT: functools.partial(whole_file_document, field="text"),

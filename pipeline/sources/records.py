@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 from pipeline.document import rejection
 from pipeline.sources.charset import UndecodableError, charset_from_meta, decode_bytes
 from pipeline.sources.config import ReadConfig
-from pipeline.sources.formats import ReadError, is_url
+from pipeline.sources.formats import JSON_LEAD, ReadError, is_url
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.normalize import replace_surrogates
 
@@ -49,33 +49,43 @@ def _as_text(value: Any) -> str | None:
 
 
 def jsonl_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
-    """One document per JSON line; a `.json` file holding one array is read as that array's records."""
-    first = stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if first == b"[":
-        yield from _json_array_documents(stream, source, label, config)
-        return
+    """One document per JSON line. A line that is not a JSON object with a text field is one counted
+    rejection, whatever it holds (an array, invalid JSON, nesting too deep to parse), and reading goes on."""
     for line_number, line in enumerate(stream):
         if not line.strip():
             continue
         try:
-            record = json.loads(decode_bytes(line, max_replacement_ratio=config.max_replacement_ratio, detect=False))
-        except (UndecodableError, json.JSONDecodeError) as error:
+            record = _parse_json(line, config)
+        except ReadError as error:
             yield REJECTED, rejection({"id": f"{label}:{line_number}", "source": source}, STAGE, "read_error",
                                       error=f"line {line_number + 1}: {error}")
             continue
         yield record_document(record, source, label, line_number, config)
 
 
-def _json_array_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def json_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """A `.json` file: one JSON array of records where it starts with "[", else JSON Lines, as many
+    `.json` files are. Only the `.json` name allows a whole-file array: a `.jsonl` file, or one named
+    neither, is always read line by line, so a first line that is an array costs that line only."""
+    first = stream.peek(64).lstrip(JSON_LEAD)[:1]
+    if first != b"[":
+        yield from jsonl_documents(stream, source, label, config)
+        return
     data = stream.read(config.max_record_bytes + 1)
     if len(data) > config.max_record_bytes:
         raise ReadError(f"JSON array file exceeds max_record_bytes ({config.max_record_bytes}); use JSON Lines")
-    try:
-        records = json.loads(decode_bytes(data, max_replacement_ratio=config.max_replacement_ratio, detect=False))
-    except (UndecodableError, json.JSONDecodeError) as error:
-        raise ReadError(f"invalid JSON: {error}") from None
+    records = _parse_json(data, config)
     for position, record in enumerate(records if isinstance(records, list) else [records]):
         yield record_document(record, source, label, position, config)
+
+
+def _parse_json(data: bytes, config: ReadConfig) -> Any:
+    """The JSON value in `data`; ReadError for bytes that are not one (Python's parser raises
+    RecursionError on deep nesting and ValueError on integers of over 4300 digits)."""
+    try:
+        return json.loads(decode_bytes(data, max_replacement_ratio=config.max_replacement_ratio, detect=False))
+    except (ValueError, RecursionError) as error:      # UndecodableError and JSONDecodeError included
+        raise ReadError(f"invalid JSON: {error}") from None
 
 
 def parquet_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
