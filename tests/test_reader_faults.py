@@ -6,10 +6,12 @@ import collections
 import gzip
 import json
 import os
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from pipeline.sources import ReadConfig, read_source
 from pipeline.stages.routing import KEPT, REJECTED
@@ -115,3 +117,41 @@ def test_json_file_is_one_array_or_json_lines(tmp_path):
     (tmp_path / "deep.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
     docs, rejected = read_all(tmp_path / "deep.json")
     assert not docs and reasons(rejected) == {"read_error": 1}
+
+
+# --- a WARC record with a false Content-Length costs that record only ------------------------------
+
+CC_WARC = SAMPLE / "web" / "cc-main-2020-34-sample.warc.gz"
+
+
+def _common_crawl_records() -> list[bytes]:
+    data = gzip.decompress(CC_WARC.read_bytes())
+    starts = [0] + [match.start() + 4 for match in re.finditer(rb"\r\n\r\nWARC/1\.0\r\n", data)]
+    return [data[start:end] for start, end in zip(starts, starts[1:] + [len(data)])]
+
+
+def _with_content_length(record: bytes, length: int) -> bytes:
+    return re.sub(rb"\r\nContent-Length: \d+\r\n", b"\r\nContent-Length: %d\r\n" % length, record, count=1)
+
+
+@pytest.mark.parametrize("length, config", [
+    (10**12, CONFIG),                                   # far beyond max_record_bytes and the file
+    (30 * 1024**2, CONFIG),                             # within max_record_bytes, beyond the file
+    (10**12, ReadConfig(max_record_bytes=40_000)),
+    (200_000, ReadConfig(max_record_bytes=40_000)),     # beyond max_record_bytes, within the file
+    (200_000, CONFIG),                                  # swallows the next records
+], ids=["huge", "beyond-file", "huge-small-cap", "too-large-within-file", "overlong"])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_absurd_content_length_loses_only_its_record(tmp_path, length, config, compress):
+    records = _common_crawl_records()
+    expected, _ = read_all(CC_WARC, config)
+    bad = next(i for i, record in enumerate(records) if b"WARC-Type: response" in record[:100] and i > 10)
+    bad_id = re.search(rb"WARC-Record-ID: <(.*?)>", records[bad]).group(1).decode()
+    records[bad] = _with_content_length(records[bad], length)
+    path = tmp_path / ("bad-length.warc.gz" if compress else "bad-length.warc")
+    path.write_bytes(b"".join(gzip.compress(record) for record in records) if compress else b"".join(records))
+    docs, rejected = read_all(path, config)
+    assert [doc["id"] for doc in docs if doc["id"] != bad_id] == [doc["id"] for doc in expected if doc["id"] != bad_id]
+    # The bad record is re-cut at the next record's start where it can be held, else counted.
+    assert [record["id"] for record in docs + rejected].count(bad_id) == 1
+    assert set(reasons(rejected)) <= {"read_error", "record_too_large"}

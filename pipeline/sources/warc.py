@@ -52,33 +52,29 @@ class WarcRecord:
 def iter_warc_records(stream: BinaryIO, config: ReadConfig) -> Iterator[WarcRecord]:
     """Every record of a (decompressed) WARC stream, in order; unusable stretches come with a `problem`."""
     tape = _Tape(stream)
-    held, restart = None, 0
-    for record, resume_at in _fastwarc_records(tape, config):
+    held = None
+    for record in _fastwarc_records(tape, config):
         if held is not None:
             yield held          # fastwarc has parsed the record after it, so its end was right
-        held, restart = record, resume_at
-    if held is not None and restart > held.offset:
-        yield held              # a record too large to read: only what follows it is read again
+        held = record
     reader = _PushbackReader(stream, offset=tape.tell())
-    reader.unread(tape.copy_from(restart))
+    reader.unread(tape.copy_from(held.offset if held is not None else 0))
     yield from _scan_records(reader, config)
 
 
-def _fastwarc_records(tape: _Tape, config: ReadConfig) -> Iterator[tuple[WarcRecord, int]]:
-    """Records as fastwarc reads them, each with the offset the scanner would re-read from."""
+def _fastwarc_records(tape: _Tape, config: ReadConfig) -> Iterator[WarcRecord]:
+    """Records as fastwarc reads them, up to the first it cannot vouch for."""
     try:
         for record in ArchiveIterator(tape, parse_http=False, stream_detect=False):
             fields = record.headers.items()
             if any("\n" in value for _, value in fields):
                 return              # LF-only header lines, read as one value: the scanner reads them
+            if record.content_length > config.max_record_bytes:
+                return              # the scanner skips it, watching for a false Content-Length
             headers = {name.lower(): value for name, value in fields}
-            offset, length = record.stream_pos, record.content_length
-            if length > config.max_record_bytes:
-                yield _too_large(headers, offset, length), tape.skip_block(offset, length)
-                continue
-            tape.forget_before(offset)
+            tape.forget_before(record.stream_pos)
             wanted = headers.get("warc-type", "").lower() in DOCUMENT_TYPES
-            yield WarcRecord(headers, record.reader.read() if wanted else b"", offset), offset
+            yield WarcRecord(headers, record.reader.read() if wanted else b"", record.stream_pos)
     except OSError:
         return                      # fastwarc cannot parse on; the scanner reads from the held record
 
@@ -90,8 +86,8 @@ def _too_large(headers: dict[str, str], offset: int, length: int) -> WarcRecord:
 
 class _Tape:
     """The stream as fastwarc reads it, keeping a copy of what it read since the record held back
-    (see `iter_warc_records`), so the scanner can read those bytes again. Blocks too large to read
-    are not kept, so the copy is at most about one record and fastwarc's read-ahead.
+    (see `iter_warc_records`), so the scanner can read those bytes again. fastwarc stops before a
+    record too large to read, so the copy is at most about one record and fastwarc's read-ahead.
     """
 
     def __init__(self, stream: BinaryIO):
@@ -113,18 +109,6 @@ class _Tape:
     def forget_before(self, offset: int) -> None:
         del self._kept[: offset - self._kept_from]
         self._kept_from = offset
-
-    def skip_block(self, offset: int, length: int) -> int:
-        """Keep no copy of the `length`-byte block of the record at `offset`; returns the block's end."""
-        start = offset - self._kept_from
-        header_end = self._kept.find(b"\r\n\r\n", start) + 4   # fastwarc accepted it, so it is there
-        end = offset + header_end - start + length
-        if end <= self._position:
-            self.forget_before(end)
-        else:
-            self._kept.clear()
-            self._kept_from = end
-        return end
 
     def copy_from(self, offset: int) -> bytes:
         return bytes(self._kept[offset - self._kept_from:])
@@ -155,15 +139,6 @@ class _PushbackReader:
         data = head + (self._stream.read(size - len(head)) if size > len(head) else b"")
         self.offset += len(data)
         return data
-
-    def skip(self, size: int, chunk_bytes: int) -> int:
-        skipped = 0
-        while skipped < size:
-            data = self.read(min(chunk_bytes, size - skipped))
-            if not data:
-                break
-            skipped += len(data)
-        return skipped
 
     def unread(self, data: bytes) -> None:
         self._back = data + self._back
@@ -227,15 +202,39 @@ def _scan_records(reader: _PushbackReader, config: ReadConfig) -> Iterator[WarcR
         if length < 0:
             yield WarcRecord(headers, b"", start, f"record at byte {start} has no valid Content-Length")
             continue
-        if length > config.max_record_bytes:
-            reader.skip(length, config.chunk_bytes)
-            yield _too_large(headers, start, length)
+        block = reader.read(min(length, config.max_record_bytes))
+        if len(block) == length:
+            yield WarcRecord(headers, _realign(reader, block), start)
             continue
-        block = reader.read(length)
-        if len(block) < length:
+        # The block is cut short or too large to hold. A record that starts inside it shows that its
+        # Content-Length was false: the block ends there, and the records after it are read.
+        boundary = _record_start_in(block)
+        if boundary >= 0:
+            reader.unread(block[boundary:])
+            yield WarcRecord(headers, _strip_separator(block[:boundary]), start)
+        elif length > config.max_record_bytes:
+            _skip_block(reader, length - len(block), block[-_START_LINE_BYTES:], config)
+            yield _too_large(headers, start, length)
+        else:
             yield WarcRecord(headers, block, start, f"record cut short: {len(block)} of {length} bytes")
             return
-        yield WarcRecord(headers, _realign(reader, block), start)
+
+
+_START_LINE_BYTES = 32      # more than "\nWARC/1.0\r\n": what a record start split between reads may span
+
+
+def _skip_block(reader: _PushbackReader, size: int, before: bytes, config: ReadConfig) -> None:
+    """Skip `size` bytes of a block too large to hold, or up to the first record start among them (a
+    false Content-Length must not hide the records after it). `before`: the bytes just before them."""
+    tail = before or b"\n"          # the block follows a blank line, so a record may start at once
+    while size > 0 and (data := reader.read(min(config.chunk_bytes, size))):
+        size -= len(data)
+        window = tail + data
+        start = _record_start_in(window)
+        if start >= 0:
+            reader.unread(window[start:])
+            return
+        tail = window[-_START_LINE_BYTES:]
 
 
 def _read_headers(reader: _PushbackReader) -> dict[str, str] | None:
