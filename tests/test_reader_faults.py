@@ -9,9 +9,11 @@ import os
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from pipeline.sources import ReadConfig, read_source
 from pipeline.stages.routing import KEPT, REJECTED
@@ -155,3 +157,142 @@ def test_absurd_content_length_loses_only_its_record(tmp_path, length, config, c
     # The bad record is re-cut at the next record's start where it can be held, else counted.
     assert [record["id"] for record in docs + rejected].count(bad_id) == 1
     assert set(reasons(rejected)) <= {"read_error", "record_too_large"}
+
+
+# --- inputs that inflate far beyond their size are bounded per line and per record -----------------
+
+SMALL_CAP = ReadConfig(max_record_bytes=64 * 1024, chunk_bytes=16 * 1024)
+
+
+def _compressed(path: Path, pieces) -> Path:
+    """`pieces` (an iterable of bytes) written gzip- or zstd-compressed, by the name's suffix, as a stream."""
+    with open(path, "wb") as raw:
+        if path.suffix == ".zst":
+            with zstandard.ZstdCompressor().stream_writer(raw) as out:
+                for piece in pieces:
+                    out.write(piece)
+        else:
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+                for piece in pieces:
+                    out.write(piece)
+    return path
+
+
+def _repeated(byte: bytes, size: int):
+    chunk = byte * (1 << 20)
+    for _ in range(size >> 20):
+        yield chunk
+    yield byte * (size & ((1 << 20) - 1))
+
+
+def _long_line_pieces(size: int):
+    yield GOOD_LINES[0] + b'\n{"text": "'
+    yield from _repeated(b"a", size)
+    yield b'"}\n' + GOOD_LINES[1] + b"\n"
+
+
+@pytest.mark.parametrize("name", ["bomb.jsonl.zst", "bomb.jsonl.gz", "bomb.jsonl"])
+def test_jsonl_line_beyond_the_cap_is_counted_and_reading_goes_on(tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".jsonl"):
+        path.write_bytes(b"".join(_long_line_pieces(200_000)))
+    else:
+        _compressed(path, _long_line_pieces(200_000))
+    docs, rejected = read_all(path, SMALL_CAP)
+    assert [doc["text"] for doc in docs] == ["document 0", "document 1"]
+    assert reasons(rejected) == {"record_too_large": 1} and rejected[0]["id"].endswith(":1")
+
+
+def test_json_array_beyond_the_cap_is_counted(tmp_path):
+    path = _compressed(tmp_path / "array.json.gz", [b'[{"text": "', b"a" * 200_000, b'"}]'])
+    docs, rejected = read_all(path, SMALL_CAP)
+    assert not docs and reasons(rejected) == {"record_too_large": 1}
+
+
+def _warc_record(block: bytes, warc_type: bytes = b"conversion", extra_headers: bytes = b"") -> bytes:
+    record_id = b"<urn:test:%d>" % zlib.crc32(block + extra_headers)
+    return (b"WARC/1.0\r\nWARC-Type: " + warc_type + b"\r\nWARC-Record-ID: " + record_id + b"\r\n" + extra_headers
+            + b"Content-Length: %d\r\n\r\n" % len(block) + block + b"\r\n\r\n")
+
+
+BEFORE, AFTER = _warc_record(b"the record before"), _warc_record(b"the record after")
+
+
+def _gzip_bomb_response(size: int) -> bytes:
+    body = b"".join(_compressed_pieces(_repeated(b"a", size)))
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\n\r\n" + body
+    return _warc_record(http, b"response", b"Content-Type: application/http; msgtype=response\r\n")
+
+
+def _compressed_pieces(pieces):
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    for piece in pieces:
+        yield compressor.compress(piece)
+    yield compressor.flush()
+
+
+def _warc_bomb_pieces(kind: str, size: int):
+    yield BEFORE
+    if kind == "garbage":                # a stretch that is no record, with no line end for `size` bytes
+        yield from _repeated(b"x", size)
+        yield b"\r\n"
+    elif kind == "header":               # a record whose header never ends
+        yield b"WARC/1.0\r\nWARC-Type: conversion\r\nX-Padding: "
+        yield from _repeated(b"x", size)
+        yield b"\r\n\r\n"
+    elif kind == "content-encoding":     # a small record whose gzip payload inflates to `size` bytes
+        yield _gzip_bomb_response(size)
+    yield AFTER
+
+
+@pytest.mark.parametrize("kind", ["garbage", "header", "content-encoding"])
+def test_warc_stretch_beyond_the_cap_is_counted_and_reading_goes_on(tmp_path, kind):
+    path = _compressed(tmp_path / f"{kind}.warc.gz", _warc_bomb_pieces(kind, 200_000))
+    docs, rejected = read_all(path, SMALL_CAP)
+    assert [doc["text"] for doc in docs] == ["the record before", "the record after"]
+    assert len(rejected) == 1 and rejected[0]["reason"] in ("read_error", "record_too_large")
+    if kind == "content-encoding":
+        assert rejected[0]["reason"] == "record_too_large"
+
+
+PEAK_RSS = """
+import resource, sys
+from pipeline.sources import ReadConfig, read_source
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+reasons = [record.get("reason", "kept") for _, record in read_source(sys.argv[1], ReadConfig())]
+print(reasons, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+BOMB_BYTES = 160 * 1024**2          # far above the default max_record_bytes (32 MiB)
+
+
+@pytest.mark.parametrize("name, pieces", [
+    ("line.jsonl.zst", lambda: _long_line_pieces(BOMB_BYTES)),
+    ("line.jsonl.gz", lambda: _long_line_pieces(BOMB_BYTES)),
+    ("garbage.warc.gz", lambda: _warc_bomb_pieces("garbage", BOMB_BYTES)),
+    ("header.warc.gz", lambda: _warc_bomb_pieces("header", BOMB_BYTES)),
+    ("content-encoding.warc.gz", lambda: _warc_bomb_pieces("content-encoding", BOMB_BYTES)),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_reading_a_bomb_at_the_default_cap_holds_far_less_than_it_inflates_to(tmp_path, name, pieces):
+    path = _compressed(tmp_path / name, pieces())
+    assert path.stat().st_size < 2 * 1024**2
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(path)], env=env, check=True, capture_output=True,
+                         text=True).stdout.split("\n")[-2]
+    reasons_read, growth = out.rsplit(" ", 1)
+    assert reasons_read.count("'kept'") == 2 and ("record_too_large" in reasons_read or "read_error" in reasons_read)
+    assert int(growth) < 80 * 1024**2, f"peak memory grew by {int(growth) >> 20} MiB"
+
+
+def test_parquet_and_dataset_rows_beyond_the_cap_are_counted(tmp_path):
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = ["short one", "a" * 200_000, "short two"]
+    pq.write_table(pa.table({"id": ["p0", "p1", "p2"], "text": texts}), tmp_path / "rows.parquet",
+                   compression="zstd")
+    datasets.Dataset.from_dict({"id": ["d0", "d1", "d2"], "text": texts}).save_to_disk(str(tmp_path / "rows"))
+    for source, prefix in ((tmp_path / "rows.parquet", "p"), (tmp_path / "rows", "d")):
+        docs, rejected = read_all(source, SMALL_CAP)
+        assert [doc["text"] for doc in docs] == ["short one", "short two"]
+        assert [(r["id"], r["reason"]) for r in rejected] == [(f"{prefix}1", "record_too_large")]

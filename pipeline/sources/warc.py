@@ -57,7 +57,7 @@ def iter_warc_records(stream: BinaryIO, config: ReadConfig) -> Iterator[WarcReco
         if held is not None:
             yield held          # fastwarc has parsed the record after it, so its end was right
         held = record
-    reader = _PushbackReader(stream, offset=tape.tell())
+    reader = _PushbackReader(stream, config.chunk_bytes, offset=tape.tell())
     reader.unread(tape.copy_from(held.offset if held is not None else 0))
     yield from _scan_records(reader, config)
 
@@ -115,33 +115,41 @@ class _Tape:
 
 
 class _PushbackReader:
-    """Line and block reads over a buffered stream, with bytes that can be put back."""
+    """Line and block reads over a buffered stream, with bytes that can be put back.
 
-    def __init__(self, stream: BinaryIO, offset: int = 0):
+    A line longer than `line_limit` comes in pieces of at most that size, so no line of a damaged
+    or hostile archive is ever held whole.
+    """
+
+    def __init__(self, stream: BinaryIO, line_limit: int, offset: int = 0):
         self._stream = stream
+        self._line_limit = line_limit
         self._back = b""
+        self._back_at = 0             # how much of _back has been read again (slicing it per line is quadratic)
         self.offset = offset          # in the stream, of the next byte read
 
     def readline(self) -> bytes:
-        if self._back:
-            end = self._back.find(b"\n") + 1
-            if end:
-                line, self._back = self._back[:end], self._back[end:]
-            else:
-                line, self._back = self._back + self._stream.readline(), b""
+        if self._back_at < len(self._back):
+            stop = min(len(self._back), self._back_at + self._line_limit)
+            end = self._back.find(b"\n", self._back_at, stop)
+            stop = end + 1 if end >= 0 else stop
+            line, self._back_at = self._back[self._back_at:stop], stop
+            if end < 0 and len(line) < self._line_limit:      # the line goes on in the stream
+                line += self._stream.readline(self._line_limit - len(line))
         else:
-            line = self._stream.readline()
+            line = self._stream.readline(self._line_limit)
         self.offset += len(line)
         return line
 
     def read(self, size: int) -> bytes:
-        head, self._back = self._back[:size], self._back[size:]
+        head = self._back[self._back_at:self._back_at + size]
+        self._back_at += len(head)
         data = head + (self._stream.read(size - len(head)) if size > len(head) else b"")
         self.offset += len(data)
         return data
 
     def unread(self, data: bytes) -> None:
-        self._back = data + self._back
+        self._back, self._back_at = data + self._back[self._back_at:], 0
         self.offset -= len(data)
 
 
@@ -183,15 +191,16 @@ def _scan_records(reader: _PushbackReader, config: ReadConfig) -> Iterator[WarcR
         if _is_blank(line):
             continue
         if not _is_record_start(line):
-            skipped = len(line)
-            while (line := reader.readline()) and not _is_record_start(line):
-                skipped += len(line)
+            skipped = len(line) + _skip_to_record_start(reader)
             yield WarcRecord({}, b"", start, f"{skipped} bytes that are no WARC record at byte {start}")
-            if not line:
-                return
-            reader.unread(line)
             continue
-        headers = _read_headers(reader)
+        try:
+            headers = _read_headers(reader, config.max_record_bytes)
+        except _HeaderTooLarge:
+            _skip_to_record_start(reader)
+            yield WarcRecord({}, b"", start, f"record header at byte {start} exceeds max_record_bytes",
+                             reason="record_too_large")
+            continue
         if headers is None:
             yield WarcRecord({}, b"", start, f"record header cut short at byte {start}")
             return
@@ -204,7 +213,7 @@ def _scan_records(reader: _PushbackReader, config: ReadConfig) -> Iterator[WarcR
             continue
         block = reader.read(min(length, config.max_record_bytes))
         if len(block) == length:
-            yield WarcRecord(headers, _realign(reader, block), start)
+            yield WarcRecord(headers, _realign(reader, block, config.max_record_bytes), start)
             continue
         # The block is cut short or too large to hold. A record that starts inside it shows that its
         # Content-Length was false: the block ends there, and the records after it are read.
@@ -237,13 +246,31 @@ def _skip_block(reader: _PushbackReader, size: int, before: bytes, config: ReadC
         tail = window[-_START_LINE_BYTES:]
 
 
-def _read_headers(reader: _PushbackReader) -> dict[str, str] | None:
+def _skip_to_record_start(reader: _PushbackReader) -> int:
+    """Skip to the next line that starts a record (or the end); returns the bytes skipped."""
+    skipped = 0
+    while (line := reader.readline()) and not _is_record_start(line):
+        skipped += len(line)
+    reader.unread(line)
+    return skipped
+
+
+class _HeaderTooLarge(Exception):
+    pass
+
+
+def _read_headers(reader: _PushbackReader, limit: int) -> dict[str, str] | None:
+    """The header fields up to the blank line that ends them; None where the stream ends first."""
     headers: dict[str, str] = {}
     name = None
+    size = 0
     while True:
         line = reader.readline()
         if not line:
             return None
+        size += len(line)
+        if size > limit:
+            raise _HeaderTooLarge
         if _is_blank(line):
             return headers
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -255,14 +282,16 @@ def _read_headers(reader: _PushbackReader) -> dict[str, str] | None:
         headers[name] = value.strip()
 
 
-def _realign(reader: _PushbackReader, block: bytes) -> bytes:
+def _realign(reader: _PushbackReader, block: bytes, limit: int) -> bytes:
     """Check that the next record starts right after `block`; if not, re-find the boundary.
 
-    Returns the record's true block and leaves the reader at the next record (or its garbage).
+    Returns the record's true block (at most `limit` bytes) and leaves the reader at the next record
+    (or its garbage).
     """
     trailer = []
     while (line := reader.readline()) and _is_blank(line):
-        trailer.append(line)
+        if len(trailer) < 2:          # separators; a flood of blank lines is passed over, not held
+            trailer.append(line)
     if not line or _is_record_start(line):
         reader.unread(line)
         return block
@@ -272,9 +301,13 @@ def _realign(reader: _PushbackReader, block: bytes) -> bytes:
         reader.unread(block[boundary:] + b"".join(trailer) + line)
         return _strip_separator(block[:boundary])
     # Too short: the record goes on up to the next line that starts a record.
-    rest = [*trailer, line]
+    rest, size = [*trailer, line], len(block) + len(line)
     while (line := reader.readline()) and not _is_record_start(line):
         rest.append(line)
+        size += len(line)
+        if size > limit:              # no record is that long: the bytes after the block are no part of it
+            reader.unread(b"".join([*rest, line]))
+            return block
     reader.unread(line)
     return _strip_separator(block + b"".join(rest))
 
@@ -324,11 +357,15 @@ def warc_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig
             else:
                 yield _response_document(doc, record, config)
         except (UndecodableError, _PayloadError) as error:
-            yield REJECTED, rejection(doc, STAGE, "read_error", error=str(error))
+            yield REJECTED, rejection(doc, STAGE, getattr(error, "reason", "read_error"), error=str(error))
 
 
 class _PayloadError(ValueError):
-    pass
+    reason = "read_error"
+
+
+class _PayloadTooLarge(_PayloadError):
+    reason = "record_too_large"
 
 
 def _response_document(doc: dict, record: WarcRecord, config: ReadConfig) -> tuple[str, dict]:
@@ -342,7 +379,7 @@ def _response_document(doc: dict, record: WarcRecord, config: ReadConfig) -> tup
     mime = content_type.split(";")[0].strip().lower()
     if mime and mime not in HTML_TYPES and mime != "text/plain":
         return REJECTED, rejection(doc, STAGE, "unsupported_content_type", content_type=mime)
-    body = _decode_content_encoding(body, headers.get("content-encoding", ""))
+    body = _decode_content_encoding(body, headers.get("content-encoding", ""), config.max_record_bytes)
     declared = (charset_from_content_type(content_type), None if mime == "text/plain" else charset_from_meta(body))
     text = decode_bytes(body, declared, config.max_replacement_ratio, detect=True)
     return KEPT, {**doc, ("text" if mime == "text/plain" else "html"): text}
@@ -388,22 +425,36 @@ def _dechunk(body: bytes) -> bytes:
         position += 2 if body[position:position + 2] == b"\r\n" else 1
 
 
-def _decode_content_encoding(body: bytes, encoding: str) -> bytes:
-    """Undo gzip/deflate/br. Crawlers such as Common Crawl store payloads already decoded but keep
-    the header, so a body that does not look encoded is taken as it is."""
+def _decode_content_encoding(body: bytes, encoding: str, limit: int) -> bytes:
+    """Undo gzip/deflate/br, inflating at most `limit` bytes. Crawlers such as Common Crawl store
+    payloads already decoded but keep the header, so a body that does not look encoded is taken as it is."""
     encoding = encoding.strip().lower()
     try:
         if encoding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            return _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), body, limit)
         if encoding == "deflate":
             try:
-                return zlib.decompress(body)
+                return _inflate(zlib.decompressobj(), body, limit)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)
+                return _inflate(zlib.decompressobj(-zlib.MAX_WBITS), body, limit)
         if encoding == "br":
-            return brotli.decompress(body)
+            decompressor = brotli.Decompressor()
+            out = decompressor.process(body, output_buffer_limit=limit + 1)
+            if len(out) > limit:
+                raise _PayloadTooLarge(f"br payload inflates beyond max_record_bytes ({limit})")
+            return out if decompressor.is_finished() else body
     except (zlib.error, brotli.error) as error:
         if encoding in ("gzip", "x-gzip"):
             raise _PayloadError(f"corrupt {encoding} payload: {error}") from None
         return body
     return body
+
+
+def _inflate(decompressor, data: bytes, limit: int) -> bytes:
+    """`data` decompressed whole by a zlib `decompressor`, or _PayloadTooLarge beyond `limit` bytes."""
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise _PayloadTooLarge(f"payload inflates beyond max_record_bytes ({limit})")
+    if not decompressor.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
