@@ -296,3 +296,20 @@ def test_parquet_and_dataset_rows_beyond_the_cap_are_counted(tmp_path):
         docs, rejected = read_all(source, SMALL_CAP)
         assert [doc["text"] for doc in docs] == ["short one", "short two"]
         assert [(r["id"], r["reason"]) for r in rejected] == [(f"{prefix}1", "record_too_large")]
+
+
+# --- whatever cannot be read is counted, and costs no more than itself -----------------------------
+
+def test_a_url_that_cannot_even_be_parsed_is_one_counted_rejection():
+    [(tag, record)] = list(read_source("http://[not-a-host/x.jsonl", ReadConfig(download_attempts=1)))
+    assert tag == REJECTED and record["reason"] in ("download_failed", "read_error")
+    assert record["source"] == "http://[not-a-host/x.jsonl" and record["id"]
+
+
+def test_a_response_with_a_strange_status_line_costs_that_record_only(tmp_path):
+    http_type = b"Content-Type: application/http; msgtype=response\r\n"
+    odd = _warc_record(b"HTTP/1.1 2\xb2\xb2 OK\r\nContent-Type: text/html\r\n\r\n<p>odd</p>", b"response", http_type)
+    (tmp_path / "odd-status.warc").write_bytes(BEFORE + odd + AFTER)
+    docs, rejected = read_all(tmp_path / "odd-status.warc")
+    assert [doc["text"] for doc in docs] == ["the record before", "the record after"]
+    assert reasons(rejected) == {"read_error": 1} and rejected[0]["id"].startswith("urn:test:")

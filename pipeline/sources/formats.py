@@ -11,7 +11,6 @@ import io
 import posixpath
 import zlib
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
@@ -47,7 +46,7 @@ def is_url(source: str) -> bool:
 
 def base_name(source: str) -> str:
     """The file name of a path or URL."""
-    path = urlsplit(source).path if is_url(source) else source
+    path = source.split("#", 1)[0].split("?", 1)[0] if is_url(source) else source   # urlsplit raises on "http://[x"
     return posixpath.basename(path.rstrip("/")) or source
 
 

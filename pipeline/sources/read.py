@@ -34,13 +34,11 @@ _READERS = {
 
 
 def read_source(source: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
-    if is_url(source):
-        yield from _read_url(source, config)
-    else:
-        yield from _guarded(_path_documents(source, config), source)
+    documents = _url_documents(source, config) if is_url(source) else _path_documents(source, config)
+    yield from _guarded(documents, source)
 
 
-def _read_url(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def _url_documents(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     with tempfile.TemporaryDirectory(prefix="webcorpus-download-") as folder:
         local = os.path.join(folder, "body")
         try:
@@ -49,7 +47,7 @@ def _read_url(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
         except DownloadError as error:
             yield REJECTED, rejection({"id": url, "source": url, "url": url}, STAGE, "download_failed", error=str(error))
             return
-        yield from _guarded(_file_documents(local, url, config), url)
+        yield from _file_documents(local, url, config)
 
 
 def _guarded(items: Iterator[tuple[str, dict]], source: str) -> Iterator[tuple[str, dict]]:

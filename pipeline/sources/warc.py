@@ -395,7 +395,7 @@ def parse_http_response(block: bytes) -> tuple[int, dict[str, str], bytes]:
     head, body = block[:index], block[index + len(mark):]
     lines = head.decode("iso-8859-1").splitlines()
     parts = lines[0].split() if lines else []
-    if len(parts) < 2 or not parts[0].upper().startswith("HTTP/") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].upper().startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()):
         raise _PayloadError(f"bad HTTP status line {lines[0][:80] if lines else ''!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
