@@ -149,7 +149,10 @@ class _PushbackReader:
         return data
 
     def unread(self, data: bytes) -> None:
-        self._back, self._back_at = data + self._back[self._back_at:], 0
+        if self._back_at >= len(data) and self._back.startswith(data, self._back_at - len(data)):
+            self._back_at -= len(data)        # the bytes just read again from _back: step back, copy nothing
+        else:
+            self._back, self._back_at = data + self._back[self._back_at:], 0
         self.offset -= len(data)
 
 
