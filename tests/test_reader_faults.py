@@ -172,7 +172,7 @@ def _compressed(path: Path, pieces) -> Path:
                 for piece in pieces:
                     out.write(piece)
         else:
-            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as out:
                 for piece in pieces:
                     out.write(piece)
     return path
@@ -267,9 +267,7 @@ BOMB_BYTES = 160 * 1024**2          # far above the default max_record_bytes (32
 
 @pytest.mark.parametrize("name, pieces", [
     ("line.jsonl.zst", lambda: _long_line_pieces(BOMB_BYTES)),
-    ("line.jsonl.gz", lambda: _long_line_pieces(BOMB_BYTES)),
     ("garbage.warc.gz", lambda: _warc_bomb_pieces("garbage", BOMB_BYTES)),
-    ("header.warc.gz", lambda: _warc_bomb_pieces("header", BOMB_BYTES)),
     ("content-encoding.warc.gz", lambda: _warc_bomb_pieces("content-encoding", BOMB_BYTES)),
 ], ids=lambda value: value if isinstance(value, str) else "")
 def test_reading_a_bomb_at_the_default_cap_holds_far_less_than_it_inflates_to(tmp_path, name, pieces):
