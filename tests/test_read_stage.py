@@ -54,7 +54,7 @@ def test_read_then_extract_without_redistribution():
     with beam.Pipeline(runner=FnApiRunner()) as p:
         docs, _ = p | ReadSources(sources, config)
         texts, rejected = docs | ExtractText(ExtractConfig())
-        assert_that(texts | beam.Map(lambda d: (d["id"].split(":")[0], "html" in d, d["text"][:24])), equal_to([
+        assert_that(texts | beam.Map(lambda d: (d["id"].split("@")[0].split(":")[0], "html" in d, d["text"][:24])), equal_to([
             ("urn", False, "Famous Mark Twain Quotes"),
             ("cc_net-sample.warc.wet.gz", False, "馬克·吐溫名言\n不要放棄你的幻想。 當它們消失後"[:24]),
             ("urn", False, "Цитаты знаменитого Марка Твена"[:24]),

@@ -18,7 +18,8 @@ import zstandard
 
 from pipeline.sources import ReadConfig, SourceError, expand_sources, read_source, warc
 from pipeline.sources.charset import UndecodableError, decode_bytes
-from pipeline.sources.formats import HTML, JSONL, PARQUET, TXT, WARC, format_from_content, format_from_name
+from pipeline.sources.formats import (HTML, JSONL, PARQUET, TXT, WARC, format_from_content, format_from_name,
+                                      source_label)
 from pipeline.stages.routing import KEPT, REJECTED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,8 @@ def test_wet_with_wrong_content_lengths_is_realigned():
     assert chinese.startswith("馬克·吐溫名言") and chinese.rstrip().endswith("真理不是。")
     assert russian.startswith("Цитаты знаменитого Марка Твена")
     assert "\ufffd" not in chinese + russian
-    assert docs[1]["id"] == "cc_net-sample.warc.wet.gz:2"      # repeats the first record's WARC-Record-ID
+    # It repeats the first record's WARC-Record-ID, so its id is derived from the source.
+    assert docs[1]["id"] == source_label(str(SAMPLE / "web" / "cc_net-sample.warc.wet.gz")) + ":2"
 
 
 def test_truncated_gzip_warc_counts_the_cut_record_and_the_stream():
@@ -246,9 +248,11 @@ def test_gzip_members_larger_than_the_read_chunk(tmp_path):
 # --- HTML and text files -----------------------------------------------------------------------
 
 def test_html_with_misleading_meta_charset():
-    [doc], _ = read_all(FIXTURES / "zh--archive.org.he.xinhuanet.com.25340717.html")
+    path = FIXTURES / "zh--archive.org.he.xinhuanet.com.25340717.html"
+    [doc], _ = read_all(path)
     assert "话剧《约定无期限》" in doc["html"] and "\ufffd" not in doc["html"]
-    assert doc["id"] == "zh--archive.org.he.xinhuanet.com.25340717.html:0"
+    assert doc["id"] == f"{source_label(str(path))}:0"
+    assert doc["id"].startswith("zh--archive.org.he.xinhuanet.com.25340717.html@")
 
 
 @pytest.mark.parametrize("path", sorted((SAMPLE / "html").iterdir()), ids=lambda p: p.name)
@@ -264,7 +268,7 @@ def test_windows_1252_page():
 
 def test_text_file_is_one_document_and_legacy_encodings_are_detected(tmp_path):
     [doc], _ = read_all(SAMPLE / "text" / "udhr" / "en.txt")
-    assert doc["id"] == "en.txt:0" and doc["text"].startswith((SAMPLE / "text/udhr/en.txt").read_text()[:40])
+    assert doc["id"] == f"{source_label(str(SAMPLE / 'text' / 'udhr' / 'en.txt'))}:0" and doc["text"].startswith((SAMPLE / "text/udhr/en.txt").read_text()[:40])
     russian = (SAMPLE / "text" / "udhr" / "ru.txt").read_text()
     (tmp_path / "ru-cp1251.txt").write_bytes(russian.encode("cp1251", errors="ignore"))
     [doc], _ = read_all(tmp_path / "ru-cp1251.txt")
@@ -316,9 +320,10 @@ def test_bad_jsonl_lines_are_counted_and_reading_goes_on(tmp_path):
     ]
     (tmp_path / "mixed.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     docs, rejected = read_all(tmp_path / "mixed.jsonl")
-    assert [doc["id"] for doc in docs] == [good["id"], "mixed.jsonl:5", "7"]
+    label = source_label(str(tmp_path / "mixed.jsonl"))
+    assert [doc["id"] for doc in docs] == [good["id"], f"{label}:5", "7"]
     assert docs[1]["text"].endswith("\ufffd")
-    assert [record["id"] for record in rejected] == ["mixed.jsonl:1", "no-text", "mixed.jsonl:3", "mixed.jsonl:4"]
+    assert [record["id"] for record in rejected] == [f"{label}:1", "no-text", f"{label}:3", f"{label}:4"]
     assert reasons(rejected) == {"read_error": 4}
 
 
@@ -347,7 +352,7 @@ def test_parquet(tmp_path):
 
     pq.write_table(pa.table({"content": list(texts.values())}), tmp_path / "no-id.parquet")
     docs, _ = read_all(tmp_path / "no-id.parquet", ReadConfig(text_field="content"))
-    assert docs[3]["id"] == "no-id.parquet:3"
+    assert docs[3]["id"] == f"{source_label(str(tmp_path / 'no-id.parquet'))}:3"
 
     (tmp_path / "cut.parquet").write_bytes((tmp_path / "udhr.parquet").read_bytes()[:-100])
     docs, rejected = read_all(tmp_path / "cut.parquet")
@@ -430,7 +435,7 @@ def test_unsupported_binary_file_is_one_counted_read_error(tmp_path):
     docs, rejected = read_all(tmp_path / "udhr.xml.bz2")
     assert not docs and reasons(rejected) == {"read_error": 1}
     assert "unsupported binary format" in rejected[0]["error"]
-    assert rejected[0]["id"] == "udhr.xml.bz2:read_error"
+    assert rejected[0]["id"] == f"{source_label(str(tmp_path / 'udhr.xml.bz2'))}:read_error"
 
 
 def test_oversized_file_is_rejected_unread():

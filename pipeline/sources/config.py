@@ -24,8 +24,11 @@ class ReadConfig:
     download_deadline_s: float = 1800.0
     max_download_bytes: int = 8 * 1024**3     # a larger body is refused, not truncated
     chunk_bytes: int = 1024 * 1024            # read/write unit while streaming
-    # A WARC record, HTML or text file larger than this is rejected unread ("record_too_large"):
-    # one document is held in memory while it is decoded.
+    # The most any reader inflates for one document (default 32 MiB): a WARC record's block (and its
+    # gzip/deflate/br payload once decoded), a JSON line, a whole .json array, a parquet/`datasets` text,
+    # an HTML or text file. More is counted as "record_too_large" and passed over in chunks, never held
+    # whole, and reading goes on with the next line or record; a few KB of zstd can inflate to gigabytes.
+    # A worker holds about twice this per source it reads.
     max_record_bytes: int = 32 * 1024 * 1024
     # Undecodable bytes in text that claims to be UTF-8 are replaced by U+FFFD when they are at most
     # this fraction of the characters (a repair); beyond it the record is rejected as unreadable.

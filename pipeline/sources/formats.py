@@ -6,21 +6,21 @@ as `x.warc.gz.bad` is still read correctly.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 import zlib
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-WARC, JSONL, PARQUET, HTML, TXT, DATASET = "warc", "jsonl", "parquet", "html", "txt", "dataset"
+WARC, JSONL, JSON, PARQUET, HTML, TXT, DATASET = "warc", "jsonl", "json", "parquet", "html", "txt", "dataset"
 
 _EXTENSIONS = {
     ".warc": WARC, ".wet": WARC, ".arc": WARC,
-    ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSONL,
+    ".jsonl": JSONL, ".ndjson": JSONL, ".json": JSON,
     ".parquet": PARQUET,
     ".html": HTML, ".htm": HTML, ".xhtml": HTML,
     ".txt": TXT,
@@ -29,6 +29,8 @@ _COMPRESSION_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _OTHER_COMPRESSIONS = (b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"\x04\x22\x4d\x18")   # bzip2, xz, zip, lz4
+
+JSON_LEAD = b"\xef\xbb\xbf \t\r\n"        # what may precede a JSON value: a UTF-8 byte order mark, whitespace
 
 # Files that `datasets.save_to_disk` writes at the top of a saved Dataset / DatasetDict.
 DATASET_MARKERS = ("state.json", "dataset_dict.json")
@@ -43,9 +45,18 @@ def is_url(source: str) -> bool:
 
 
 def base_name(source: str) -> str:
-    """The file name used in derived ids ("<file name>:<position>")."""
-    path = urlsplit(source).path if is_url(source) else source
+    """The file name of a path or URL."""
+    path = source.split("#", 1)[0].split("?", 1)[0] if is_url(source) else source   # urlsplit raises on "http://[x"
     return posixpath.basename(path.rstrip("/")) or source
+
+
+def source_label(source: str) -> str:
+    """What derived ids start with ("<label>:<position>"): the file name, readable, and a digest of the
+    whole source as given, so `a/part-0.jsonl` and `b/part-0.jsonl` never share an id. The digest is
+    of the text alone (not Python's salted `hash`), so every run and every runner derives the same ids.
+    """
+    digest = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+    return f"{base_name(source)}@{digest}"
 
 
 def format_from_name(source: str) -> str | None:
@@ -69,7 +80,7 @@ def format_from_content(head: bytes) -> str:
     if b"\x00" in head or head.startswith(_OTHER_COMPRESSIONS):
         raise ReadError(f"unsupported binary format (starts with {head[:8]!r}); supported: WARC, WET, JSONL, "
                         "JSON, parquet, HTML, text, gzip/zstd of these, datasets folders")
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    stripped = head.lstrip(JSON_LEAD)
     if stripped[:1] in (b"{", b"["):
         return JSONL
     if stripped[:1] == b"<":

@@ -14,10 +14,11 @@ from typing import Iterator
 from pipeline.document import rejection
 from pipeline.sources.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
-from pipeline.sources.formats import (HTML, JSONL, PARQUET, TXT, WARC, ReadError, base_name, decompressed,
+from pipeline.sources.formats import (HTML, JSON, JSONL, PARQUET, TXT, WARC, ReadError, decompressed,
                                       format_from_content, format_from_name, is_dataset_dir, is_url, open_raw,
-                                      stream_problem)
-from pipeline.sources.records import dataset_documents, jsonl_documents, parquet_documents, whole_file_document
+                                      source_label, stream_problem)
+from pipeline.sources.records import (dataset_documents, json_documents, jsonl_documents, parquet_documents,
+                                      whole_file_document)
 from pipeline.sources.warc import warc_documents
 from pipeline.stages.routing import REJECTED
 
@@ -25,6 +26,7 @@ STAGE = "read"
 _READERS = {
     WARC: warc_documents,
     JSONL: jsonl_documents,
+    JSON: json_documents,
     PARQUET: parquet_documents,
     HTML: functools.partial(whole_file_document, field="html"),
     TXT: functools.partial(whole_file_document, field="text"),
@@ -32,13 +34,11 @@ _READERS = {
 
 
 def read_source(source: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
-    if is_url(source):
-        yield from _read_url(source, config)
-    else:
-        yield from _guarded(_path_documents(source, config), source)
+    documents = _url_documents(source, config) if is_url(source) else _path_documents(source, config)
+    yield from _guarded(documents, source)
 
 
-def _read_url(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def _url_documents(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     with tempfile.TemporaryDirectory(prefix="webcorpus-download-") as folder:
         local = os.path.join(folder, "body")
         try:
@@ -47,7 +47,7 @@ def _read_url(url: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
         except DownloadError as error:
             yield REJECTED, rejection({"id": url, "source": url, "url": url}, STAGE, "download_failed", error=str(error))
             return
-        yield from _guarded(_file_documents(local, url, config), url)
+        yield from _file_documents(local, url, config)
 
 
 def _guarded(items: Iterator[tuple[str, dict]], source: str) -> Iterator[tuple[str, dict]]:
@@ -59,13 +59,13 @@ def _guarded(items: Iterator[tuple[str, dict]], source: str) -> Iterator[tuple[s
             yield item
     except Exception as error:  # noqa: BLE001 -- any failure of one source is counted, never fatal
         detail = str(error) if isinstance(error, ReadError) else f"{type(error).__name__}: {error}"
-        yield REJECTED, rejection({"id": f"{base_name(source)}:read_error", "source": source}, STAGE, "read_error",
-                                  error=f"stopped after {read} records: {detail}")
+        doc = {"id": f"{source_label(source)}:read_error", "source": source}
+        yield REJECTED, rejection(doc, STAGE, "read_error", error=f"stopped after {read} records: {detail}")
 
 
 def _path_documents(path: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     if is_dataset_dir(path):
-        yield from dataset_documents(path, path, base_name(path), config)
+        yield from dataset_documents(path, path, source_label(path), config)
     else:
         yield from _file_documents(path, path, config)
 
@@ -75,6 +75,6 @@ def _file_documents(path: str, source: str, config: ReadConfig) -> Iterator[tupl
     with open_raw(path) as raw:
         stream = decompressed(raw, config.chunk_bytes)
         file_format = format_from_name(source) or format_from_content(stream.peek(16)[:16])
-        yield from _READERS[file_format](stream, source, base_name(source), config)
+        yield from _READERS[file_format](stream, source, source_label(source), config)
         if problem := stream_problem(stream):
             raise problem

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 from pipeline.document import rejection
 from pipeline.sources.charset import UndecodableError, charset_from_meta, decode_bytes
 from pipeline.sources.config import ReadConfig
-from pipeline.sources.formats import ReadError, is_url
+from pipeline.sources.formats import JSON_LEAD, ReadError, is_url
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.normalize import replace_surrogates
 
@@ -17,26 +17,30 @@ STAGE = "read"
 _PARQUET_BATCH_ROWS = 1024
 
 
-def record_document(record: Any, source: str, name: str, position: int | str,
+def record_document(record: Any, source: str, label: str, position: int | str,
                     config: ReadConfig) -> tuple[str, dict]:
     """A JSON-like record (dict) to a document; one without usable text becomes a rejection."""
-    fallback_id = f"{name}:{position}"
     if not isinstance(record, dict):
-        return REJECTED, rejection({"id": fallback_id, "source": source}, STAGE, "read_error",
+        return REJECTED, rejection({"id": f"{label}:{position}", "source": source}, STAGE, "read_error",
                                    error=f"record is a {type(record).__name__}, not an object")
-    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-    own_id = record.get(config.id_field)
-    doc = {
-        "id": replace_surrogates(str(own_id)) if own_id not in (None, "") else fallback_id,
-        "source": source,
-        "url": _as_text(record.get("url") or metadata.get("warc_url") or metadata.get("url")),
-        "date": _as_text(record.get("date") or record.get("created") or metadata.get("warc_date")),
-    }
+    doc = _provenance(record, source, label, position, config)
     text = record.get(config.text_field)
     if not isinstance(text, str):
         problem = "missing" if text is None else f"a {type(text).__name__}, not a string"
         return REJECTED, rejection(doc, STAGE, "read_error", error=f"field {config.text_field!r} is {problem}")
     return KEPT, {**doc, "text": replace_surrogates(text)}
+
+
+def _provenance(record: dict, source: str, label: str, position: int | str, config: ReadConfig) -> dict:
+    """A document's fields other than its text."""
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    own_id = record.get(config.id_field)
+    return {
+        "id": replace_surrogates(str(own_id)) if own_id not in (None, "") else f"{label}:{position}",
+        "source": source,
+        "url": _as_text(record.get("url") or metadata.get("warc_url") or metadata.get("url")),
+        "date": _as_text(record.get("date") or record.get("created") or metadata.get("warc_date")),
+    }
 
 
 def _as_text(value: Any) -> str | None:
@@ -48,37 +52,68 @@ def _as_text(value: Any) -> str | None:
     return replace_surrogates(value)
 
 
-def jsonl_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
-    """One document per JSON line; a `.json` file holding one array is read as that array's records."""
-    first = stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-    if first == b"[":
-        yield from _json_array_documents(stream, source, name, config)
-        return
-    for line_number, line in enumerate(stream):
+def jsonl_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """One document per JSON line. A line that is not a JSON object with a text field is one counted
+    rejection, whatever it holds (an array, invalid JSON, nesting too deep to parse, more than
+    `max_record_bytes`), and reading goes on."""
+    for line_number, (line, size) in enumerate(_lines(stream, config.max_record_bytes, config.chunk_bytes)):
+        if line is None:
+            yield REJECTED, rejection({"id": f"{label}:{line_number}", "source": source}, STAGE, "record_too_large",
+                                      error=f"line {line_number + 1} of {size} bytes exceeds max_record_bytes")
+            continue
         if not line.strip():
             continue
         try:
-            record = json.loads(decode_bytes(line, max_replacement_ratio=config.max_replacement_ratio, detect=False))
-        except (UndecodableError, json.JSONDecodeError) as error:
-            yield REJECTED, rejection({"id": f"{name}:{line_number}", "source": source}, STAGE, "read_error",
+            record = _parse_json(line, config)
+        except ReadError as error:
+            yield REJECTED, rejection({"id": f"{label}:{line_number}", "source": source}, STAGE, "read_error",
                                       error=f"line {line_number + 1}: {error}")
             continue
-        yield record_document(record, source, name, line_number, config)
+        yield record_document(record, source, label, line_number, config)
 
 
-def _json_array_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def json_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """A `.json` file: one JSON array of records where it starts with "[", else JSON Lines, as many
+    `.json` files are. Only the `.json` name allows a whole-file array: a `.jsonl` file, or one named
+    neither, is always read line by line, so a first line that is an array costs that line only."""
+    first = stream.peek(64).lstrip(JSON_LEAD)[:1]
+    if first != b"[":
+        yield from jsonl_documents(stream, source, label, config)
+        return
     data = stream.read(config.max_record_bytes + 1)
     if len(data) > config.max_record_bytes:
-        raise ReadError(f"JSON array file exceeds max_record_bytes ({config.max_record_bytes}); use JSON Lines")
-    try:
-        records = json.loads(decode_bytes(data, max_replacement_ratio=config.max_replacement_ratio, detect=False))
-    except (UndecodableError, json.JSONDecodeError) as error:
-        raise ReadError(f"invalid JSON: {error}") from None
+        yield REJECTED, rejection({"id": f"{label}:0", "source": source}, STAGE, "record_too_large",
+                                  error=f"JSON array file exceeds max_record_bytes ({config.max_record_bytes}); "
+                                        "write it as JSON Lines")
+        return
+    records = _parse_json(data, config)
     for position, record in enumerate(records if isinstance(records, list) else [records]):
-        yield record_document(record, source, name, position, config)
+        yield record_document(record, source, label, position, config)
 
 
-def parquet_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def _lines(stream: BinaryIO, limit: int, chunk_bytes: int) -> Iterator[tuple[bytes | None, int]]:
+    """Each line of `stream` with its size in bytes. A line longer than `limit` comes as None: it is
+    passed over in chunks, never held whole (a few KB of zstd can inflate to one line of gigabytes)."""
+    while line := stream.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line, len(line)
+            continue
+        size = len(line)
+        while (piece := stream.readline(chunk_bytes)) and not piece.endswith(b"\n"):
+            size += len(piece)
+        yield None, size + len(piece)
+
+
+def _parse_json(data: bytes, config: ReadConfig) -> Any:
+    """The JSON value in `data`; ReadError for bytes that are not one (Python's parser raises
+    RecursionError on deep nesting and ValueError on integers of over 4300 digits)."""
+    try:
+        return json.loads(decode_bytes(data, max_replacement_ratio=config.max_replacement_ratio, detect=False))
+    except (ValueError, RecursionError) as error:      # UndecodableError and JSONDecodeError included
+        raise ReadError(f"invalid JSON: {error}") from None
+
+
+def parquet_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     import pyarrow.parquet as pq
 
     try:
@@ -86,14 +121,11 @@ def parquet_documents(stream: BinaryIO, source: str, name: str, config: ReadConf
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for a damaged footer
         raise ReadError(f"not a readable parquet file: {error}") from None
     columns = _wanted_columns(parquet.schema_arrow.names, config)
-    position = 0
-    for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns):
-        for row in batch.to_pylist():
-            yield record_document(row, source, name, position, config)
-            position += 1
+    yield from _arrow_documents(parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS, columns=columns),
+                                source, label, config)
 
 
-def dataset_documents(path: str, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def dataset_documents(path: str, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     """A directory written by `datasets.save_to_disk` (a Dataset, or a DatasetDict read split by split)."""
     import datasets
 
@@ -101,15 +133,35 @@ def dataset_documents(path: str, source: str, name: str, config: ReadConfig) -> 
     splits = sorted(loaded.items()) if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
     for split, dataset in splits:
         dataset = dataset.select_columns(_wanted_columns(dataset.column_names, config))
-        prefix = f"{name}/{split}" if split else name
-        for position, row in enumerate(_rows(dataset)):
-            yield record_document(row, source, prefix, position, config)
+        prefix = f"{label}/{split}" if split else label
+        batches = dataset.with_format("arrow").iter(batch_size=_PARQUET_BATCH_ROWS)
+        yield from _arrow_documents(batches, source, prefix, config)
 
 
-def _rows(dataset) -> Iterable[dict]:
-    for batch in dataset.iter(batch_size=_PARQUET_BATCH_ROWS):
-        columns = list(batch)
-        yield from (dict(zip(columns, values)) for values in zip(*(batch[c] for c in columns)))
+def _arrow_documents(batches: Iterable, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+    """Documents of Arrow record batches or tables. A text over `max_record_bytes` is counted as
+    "record_too_large" without ever being copied into a Python string."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    position = 0
+    for batch in batches:
+        oversized = [False] * batch.num_rows
+        index = batch.schema.get_field_index(config.text_field)
+        column = batch.column(index) if index >= 0 else None
+        if column is not None and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            too_large = pc.greater(pc.binary_length(column), config.max_record_bytes)
+            oversized = too_large.fill_null(False).to_pylist()
+            if any(oversized):
+                batch = batch.set_column(index, config.text_field,
+                                         pc.if_else(too_large, pa.scalar(None, column.type), column))
+        for row, is_oversized in zip(batch.to_pylist(), oversized):
+            if is_oversized:
+                yield REJECTED, rejection(_provenance(row, source, label, position, config), STAGE, "record_too_large",
+                                          error=f"field {config.text_field!r} exceeds max_record_bytes")
+            else:
+                yield record_document(row, source, label, position, config)
+            position += 1
 
 
 def _wanted_columns(available: list[str], config: ReadConfig) -> list[str]:
@@ -118,10 +170,10 @@ def _wanted_columns(available: list[str], config: ReadConfig) -> list[str]:
     return [column for column in available if column in wanted]
 
 
-def whole_file_document(stream: BinaryIO, source: str, name: str, config: ReadConfig, *,
+def whole_file_document(stream: BinaryIO, source: str, label: str, config: ReadConfig, *,
                         field: str) -> Iterator[tuple[str, dict]]:
     """One document from a whole HTML (`field="html"`) or text (`field="text"`) file."""
-    doc = {"id": f"{name}:0", "source": source, "url": source if is_url(source) else None}
+    doc = {"id": f"{label}:0", "source": source, "url": source if is_url(source) else None}
     data = stream.read(config.max_record_bytes + 1)
     if len(data) > config.max_record_bytes:
         yield REJECTED, rejection(doc, STAGE, "record_too_large", error=f"file exceeds {config.max_record_bytes} bytes")

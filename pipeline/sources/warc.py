@@ -52,33 +52,29 @@ class WarcRecord:
 def iter_warc_records(stream: BinaryIO, config: ReadConfig) -> Iterator[WarcRecord]:
     """Every record of a (decompressed) WARC stream, in order; unusable stretches come with a `problem`."""
     tape = _Tape(stream)
-    held, restart = None, 0
-    for record, resume_at in _fastwarc_records(tape, config):
+    held = None
+    for record in _fastwarc_records(tape, config):
         if held is not None:
             yield held          # fastwarc has parsed the record after it, so its end was right
-        held, restart = record, resume_at
-    if held is not None and restart > held.offset:
-        yield held              # a record too large to read: only what follows it is read again
-    reader = _PushbackReader(stream, offset=tape.tell())
-    reader.unread(tape.copy_from(restart))
+        held = record
+    reader = _PushbackReader(stream, config.chunk_bytes, offset=tape.tell())
+    reader.unread(tape.copy_from(held.offset if held is not None else 0))
     yield from _scan_records(reader, config)
 
 
-def _fastwarc_records(tape: _Tape, config: ReadConfig) -> Iterator[tuple[WarcRecord, int]]:
-    """Records as fastwarc reads them, each with the offset the scanner would re-read from."""
+def _fastwarc_records(tape: _Tape, config: ReadConfig) -> Iterator[WarcRecord]:
+    """Records as fastwarc reads them, up to the first it cannot vouch for."""
     try:
         for record in ArchiveIterator(tape, parse_http=False, stream_detect=False):
             fields = record.headers.items()
             if any("\n" in value for _, value in fields):
                 return              # LF-only header lines, read as one value: the scanner reads them
+            if record.content_length > config.max_record_bytes:
+                return              # the scanner skips it, watching for a false Content-Length
             headers = {name.lower(): value for name, value in fields}
-            offset, length = record.stream_pos, record.content_length
-            if length > config.max_record_bytes:
-                yield _too_large(headers, offset, length), tape.skip_block(offset, length)
-                continue
-            tape.forget_before(offset)
+            tape.forget_before(record.stream_pos)
             wanted = headers.get("warc-type", "").lower() in DOCUMENT_TYPES
-            yield WarcRecord(headers, record.reader.read() if wanted else b"", offset), offset
+            yield WarcRecord(headers, record.reader.read() if wanted else b"", record.stream_pos)
     except OSError:
         return                      # fastwarc cannot parse on; the scanner reads from the held record
 
@@ -90,8 +86,8 @@ def _too_large(headers: dict[str, str], offset: int, length: int) -> WarcRecord:
 
 class _Tape:
     """The stream as fastwarc reads it, keeping a copy of what it read since the record held back
-    (see `iter_warc_records`), so the scanner can read those bytes again. Blocks too large to read
-    are not kept, so the copy is at most about one record and fastwarc's read-ahead.
+    (see `iter_warc_records`), so the scanner can read those bytes again. fastwarc stops before a
+    record too large to read, so the copy is at most about one record and fastwarc's read-ahead.
     """
 
     def __init__(self, stream: BinaryIO):
@@ -114,59 +110,49 @@ class _Tape:
         del self._kept[: offset - self._kept_from]
         self._kept_from = offset
 
-    def skip_block(self, offset: int, length: int) -> int:
-        """Keep no copy of the `length`-byte block of the record at `offset`; returns the block's end."""
-        start = offset - self._kept_from
-        header_end = self._kept.find(b"\r\n\r\n", start) + 4   # fastwarc accepted it, so it is there
-        end = offset + header_end - start + length
-        if end <= self._position:
-            self.forget_before(end)
-        else:
-            self._kept.clear()
-            self._kept_from = end
-        return end
-
     def copy_from(self, offset: int) -> bytes:
         return bytes(self._kept[offset - self._kept_from:])
 
 
 class _PushbackReader:
-    """Line and block reads over a buffered stream, with bytes that can be put back."""
+    """Line and block reads over a buffered stream, with bytes that can be put back.
 
-    def __init__(self, stream: BinaryIO, offset: int = 0):
+    A line longer than `line_limit` comes in pieces of at most that size, so no line of a damaged
+    or hostile archive is ever held whole.
+    """
+
+    def __init__(self, stream: BinaryIO, line_limit: int, offset: int = 0):
         self._stream = stream
+        self._line_limit = line_limit
         self._back = b""
+        self._back_at = 0             # how much of _back has been read again (slicing it per line is quadratic)
         self.offset = offset          # in the stream, of the next byte read
 
     def readline(self) -> bytes:
-        if self._back:
-            end = self._back.find(b"\n") + 1
-            if end:
-                line, self._back = self._back[:end], self._back[end:]
-            else:
-                line, self._back = self._back + self._stream.readline(), b""
+        if self._back_at < len(self._back):
+            stop = min(len(self._back), self._back_at + self._line_limit)
+            end = self._back.find(b"\n", self._back_at, stop)
+            stop = end + 1 if end >= 0 else stop
+            line, self._back_at = self._back[self._back_at:stop], stop
+            if end < 0 and len(line) < self._line_limit:      # the line goes on in the stream
+                line += self._stream.readline(self._line_limit - len(line))
         else:
-            line = self._stream.readline()
+            line = self._stream.readline(self._line_limit)
         self.offset += len(line)
         return line
 
     def read(self, size: int) -> bytes:
-        head, self._back = self._back[:size], self._back[size:]
+        head = self._back[self._back_at:self._back_at + size]
+        self._back_at += len(head)
         data = head + (self._stream.read(size - len(head)) if size > len(head) else b"")
         self.offset += len(data)
         return data
 
-    def skip(self, size: int, chunk_bytes: int) -> int:
-        skipped = 0
-        while skipped < size:
-            data = self.read(min(chunk_bytes, size - skipped))
-            if not data:
-                break
-            skipped += len(data)
-        return skipped
-
     def unread(self, data: bytes) -> None:
-        self._back = data + self._back
+        if self._back_at >= len(data) and self._back.startswith(data, self._back_at - len(data)):
+            self._back_at -= len(data)        # the bytes just read again from _back: step back, copy nothing
+        else:
+            self._back, self._back_at = data + self._back[self._back_at:], 0
         self.offset -= len(data)
 
 
@@ -208,15 +194,16 @@ def _scan_records(reader: _PushbackReader, config: ReadConfig) -> Iterator[WarcR
         if _is_blank(line):
             continue
         if not _is_record_start(line):
-            skipped = len(line)
-            while (line := reader.readline()) and not _is_record_start(line):
-                skipped += len(line)
+            skipped = len(line) + _skip_to_record_start(reader)
             yield WarcRecord({}, b"", start, f"{skipped} bytes that are no WARC record at byte {start}")
-            if not line:
-                return
-            reader.unread(line)
             continue
-        headers = _read_headers(reader)
+        try:
+            headers = _read_headers(reader, config.max_record_bytes)
+        except _HeaderTooLarge:
+            _skip_to_record_start(reader)
+            yield WarcRecord({}, b"", start, f"record header at byte {start} exceeds max_record_bytes",
+                             reason="record_too_large")
+            continue
         if headers is None:
             yield WarcRecord({}, b"", start, f"record header cut short at byte {start}")
             return
@@ -227,24 +214,66 @@ def _scan_records(reader: _PushbackReader, config: ReadConfig) -> Iterator[WarcR
         if length < 0:
             yield WarcRecord(headers, b"", start, f"record at byte {start} has no valid Content-Length")
             continue
-        if length > config.max_record_bytes:
-            reader.skip(length, config.chunk_bytes)
-            yield _too_large(headers, start, length)
+        block = reader.read(min(length, config.max_record_bytes))
+        if len(block) == length:
+            yield WarcRecord(headers, _realign(reader, block, config.max_record_bytes), start)
             continue
-        block = reader.read(length)
-        if len(block) < length:
+        # The block is cut short or too large to hold. A record that starts inside it shows that its
+        # Content-Length was false: the block ends there, and the records after it are read.
+        boundary = _record_start_in(block)
+        if boundary >= 0:
+            reader.unread(block[boundary:])
+            yield WarcRecord(headers, _strip_separator(block[:boundary]), start)
+        elif length > config.max_record_bytes:
+            _skip_block(reader, length - len(block), block[-_START_LINE_BYTES:], config)
+            yield _too_large(headers, start, length)
+        else:
             yield WarcRecord(headers, block, start, f"record cut short: {len(block)} of {length} bytes")
             return
-        yield WarcRecord(headers, _realign(reader, block), start)
 
 
-def _read_headers(reader: _PushbackReader) -> dict[str, str] | None:
+_START_LINE_BYTES = 32      # more than "\nWARC/1.0\r\n": what a record start split between reads may span
+
+
+def _skip_block(reader: _PushbackReader, size: int, before: bytes, config: ReadConfig) -> None:
+    """Skip `size` bytes of a block too large to hold, or up to the first record start among them (a
+    false Content-Length must not hide the records after it). `before`: the bytes just before them."""
+    tail = before or b"\n"          # the block follows a blank line, so a record may start at once
+    while size > 0 and (data := reader.read(min(config.chunk_bytes, size))):
+        size -= len(data)
+        window = tail + data
+        start = _record_start_in(window)
+        if start >= 0:
+            reader.unread(window[start:])
+            return
+        tail = window[-_START_LINE_BYTES:]
+
+
+def _skip_to_record_start(reader: _PushbackReader) -> int:
+    """Skip to the next line that starts a record (or the end); returns the bytes skipped."""
+    skipped = 0
+    while (line := reader.readline()) and not _is_record_start(line):
+        skipped += len(line)
+    reader.unread(line)
+    return skipped
+
+
+class _HeaderTooLarge(Exception):
+    pass
+
+
+def _read_headers(reader: _PushbackReader, limit: int) -> dict[str, str] | None:
+    """The header fields up to the blank line that ends them; None where the stream ends first."""
     headers: dict[str, str] = {}
     name = None
+    size = 0
     while True:
         line = reader.readline()
         if not line:
             return None
+        size += len(line)
+        if size > limit:
+            raise _HeaderTooLarge
         if _is_blank(line):
             return headers
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
@@ -256,14 +285,16 @@ def _read_headers(reader: _PushbackReader) -> dict[str, str] | None:
         headers[name] = value.strip()
 
 
-def _realign(reader: _PushbackReader, block: bytes) -> bytes:
+def _realign(reader: _PushbackReader, block: bytes, limit: int) -> bytes:
     """Check that the next record starts right after `block`; if not, re-find the boundary.
 
-    Returns the record's true block and leaves the reader at the next record (or its garbage).
+    Returns the record's true block (at most `limit` bytes) and leaves the reader at the next record
+    (or its garbage).
     """
     trailer = []
     while (line := reader.readline()) and _is_blank(line):
-        trailer.append(line)
+        if len(trailer) < 2:          # separators; a flood of blank lines is passed over, not held
+            trailer.append(line)
     if not line or _is_record_start(line):
         reader.unread(line)
         return block
@@ -273,9 +304,13 @@ def _realign(reader: _PushbackReader, block: bytes) -> bytes:
         reader.unread(block[boundary:] + b"".join(trailer) + line)
         return _strip_separator(block[:boundary])
     # Too short: the record goes on up to the next line that starts a record.
-    rest = [*trailer, line]
+    rest, size = [*trailer, line], len(block) + len(line)
     while (line := reader.readline()) and not _is_record_start(line):
         rest.append(line)
+        size += len(line)
+        if size > limit:              # no record is that long: the bytes after the block are no part of it
+            reader.unread(b"".join([*rest, line]))
+            return block
     reader.unread(line)
     return _strip_separator(block + b"".join(rest))
 
@@ -297,7 +332,7 @@ def _iso_date(value: str | None) -> str | None:
     return value
 
 
-def warc_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
+def warc_documents(stream: BinaryIO, source: str, label: str, config: ReadConfig) -> Iterator[tuple[str, dict]]:
     """(KEPT, document) and (REJECTED, rejection) pairs for the records of one WARC/WET stream."""
     seen_ids: set[str] = set()
     for position, record in enumerate(iter_warc_records(stream, config)):
@@ -309,7 +344,7 @@ def warc_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig)
             record_id = None
         seen_ids.add(record_id)
         doc = {
-            "id": record_id or f"{name}:{position}",
+            "id": record_id or f"{label}:{position}",
             "source": source,
             "url": _unbracket(record.headers.get("warc-target-uri")),
             "date": _iso_date(record.headers.get("warc-date")),
@@ -325,11 +360,15 @@ def warc_documents(stream: BinaryIO, source: str, name: str, config: ReadConfig)
             else:
                 yield _response_document(doc, record, config)
         except (UndecodableError, _PayloadError) as error:
-            yield REJECTED, rejection(doc, STAGE, "read_error", error=str(error))
+            yield REJECTED, rejection(doc, STAGE, getattr(error, "reason", "read_error"), error=str(error))
 
 
 class _PayloadError(ValueError):
-    pass
+    reason = "read_error"
+
+
+class _PayloadTooLarge(_PayloadError):
+    reason = "record_too_large"
 
 
 def _response_document(doc: dict, record: WarcRecord, config: ReadConfig) -> tuple[str, dict]:
@@ -343,7 +382,7 @@ def _response_document(doc: dict, record: WarcRecord, config: ReadConfig) -> tup
     mime = content_type.split(";")[0].strip().lower()
     if mime and mime not in HTML_TYPES and mime != "text/plain":
         return REJECTED, rejection(doc, STAGE, "unsupported_content_type", content_type=mime)
-    body = _decode_content_encoding(body, headers.get("content-encoding", ""))
+    body = _decode_content_encoding(body, headers.get("content-encoding", ""), config.max_record_bytes)
     declared = (charset_from_content_type(content_type), None if mime == "text/plain" else charset_from_meta(body))
     text = decode_bytes(body, declared, config.max_replacement_ratio, detect=True)
     return KEPT, {**doc, ("text" if mime == "text/plain" else "html"): text}
@@ -359,7 +398,7 @@ def parse_http_response(block: bytes) -> tuple[int, dict[str, str], bytes]:
     head, body = block[:index], block[index + len(mark):]
     lines = head.decode("iso-8859-1").splitlines()
     parts = lines[0].split() if lines else []
-    if len(parts) < 2 or not parts[0].upper().startswith("HTTP/") or not parts[1].isdigit():
+    if len(parts) < 2 or not parts[0].upper().startswith("HTTP/") or not (parts[1].isascii() and parts[1].isdigit()):
         raise _PayloadError(f"bad HTTP status line {lines[0][:80] if lines else ''!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -389,22 +428,36 @@ def _dechunk(body: bytes) -> bytes:
         position += 2 if body[position:position + 2] == b"\r\n" else 1
 
 
-def _decode_content_encoding(body: bytes, encoding: str) -> bytes:
-    """Undo gzip/deflate/br. Crawlers such as Common Crawl store payloads already decoded but keep
-    the header, so a body that does not look encoded is taken as it is."""
+def _decode_content_encoding(body: bytes, encoding: str, limit: int) -> bytes:
+    """Undo gzip/deflate/br, inflating at most `limit` bytes. Crawlers such as Common Crawl store
+    payloads already decoded but keep the header, so a body that does not look encoded is taken as it is."""
     encoding = encoding.strip().lower()
     try:
         if encoding in ("gzip", "x-gzip") and body[:2] == b"\x1f\x8b":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            return _inflate(zlib.decompressobj(16 + zlib.MAX_WBITS), body, limit)
         if encoding == "deflate":
             try:
-                return zlib.decompress(body)
+                return _inflate(zlib.decompressobj(), body, limit)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)
+                return _inflate(zlib.decompressobj(-zlib.MAX_WBITS), body, limit)
         if encoding == "br":
-            return brotli.decompress(body)
+            decompressor = brotli.Decompressor()
+            out = decompressor.process(body, output_buffer_limit=limit + 1)
+            if len(out) > limit:
+                raise _PayloadTooLarge(f"br payload inflates beyond max_record_bytes ({limit})")
+            return out if decompressor.is_finished() else body
     except (zlib.error, brotli.error) as error:
         if encoding in ("gzip", "x-gzip"):
             raise _PayloadError(f"corrupt {encoding} payload: {error}") from None
         return body
     return body
+
+
+def _inflate(decompressor, data: bytes, limit: int) -> bytes:
+    """`data` decompressed whole by a zlib `decompressor`, or _PayloadTooLarge beyond `limit` bytes."""
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise _PayloadTooLarge(f"payload inflates beyond max_record_bytes ({limit})")
+    if not decompressor.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
