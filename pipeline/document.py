@@ -3,7 +3,7 @@
 A document is a plain, JSON-serialisable dict (Beam pickles it cheaply and it is written as is):
 
     id        str   the input record's own `id` where it has one, else derived stably from the source
-                    (the WARC-Record-ID, or "<file name>:<record position>"); never random
+                    (the WARC-Record-ID, or "<file name>@<digest of the whole source path>:<record position>"); never random
     source    str   the file or URL it was read from
     url       str   the page URL, when known (WARC-Target-URI, a `url` field); else absent or None
     date      str   crawl or publication date when known (ISO 8601); else absent or None
