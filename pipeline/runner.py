@@ -1,14 +1,40 @@
 """Build a Beam pipeline from the user's Beam options, defaulting to the offline local runner."""
 from __future__ import annotations
 
+import json
 import logging
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 # Beam's own default (Prism) downloads a binary at start-up, which fails offline; FnApiRunner is
-# the in-process portable runner and needs nothing. Short names users may type for it:
-_LOCAL_RUNNER_NAMES = {"fnapirunner", "fnapi", "local"}
+# the in-process portable runner and needs nothing. DirectRunner runs batch pipelines on it too,
+# so it gets the same fix below. Names users may type for it:
+_LOCAL_RUNNER_NAMES = {"fnapirunner", "fnapi", "local", "directrunner", "direct"}
+# Beam's embedded worker (direct_running_mode=multi_threading) flushes each output buffer every
+# second from a timer thread, while the DoFn's thread may be writing to that same buffer: elements
+# written between the timer's read and its clear are lost, and a concurrent resize can crash the
+# process. With this period the timer never fires in practice; buffers are flushed when full or
+# closed, by the thread that writes them, as Dataflow's workers do by default.
+_NO_TIMED_FLUSH_MS = 7 * 24 * 3600 * 1000
+
+
+class LocalRunner(FnApiRunner):
+    """FnApiRunner whose multi-threaded workers are safe to write output from several threads."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        return super().run_via_runner_api(self.executed_proto(pipeline_proto), options)
+
+    @staticmethod
+    def executed_proto(pipeline_proto):
+        """`pipeline_proto` with every embedded worker's timed flush switched off (changed in place)."""
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.EMBEDDED_PYTHON_GRPC:
+                config = json.loads(environment.payload or b"{}")
+                environment.payload = json.dumps({**config, "data_buffer_time_limit_ms": _NO_TIMED_FLUSH_MS}).encode()
+        return pipeline_proto
 
 
 def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
@@ -16,10 +42,8 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     options = PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
     if runner is None or runner.lower() in _LOCAL_RUNNER_NAMES:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
         options.view_as(StandardOptions).runner = None
-        return beam.Pipeline(runner=FnApiRunner(), options=options)
+        return beam.Pipeline(runner=LocalRunner(), options=options)
     return beam.Pipeline(options=options)
 
 
