@@ -1,6 +1,7 @@
 """Build a Beam pipeline from the user's Beam options, defaulting to the offline local runner."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 
@@ -8,6 +9,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.runner import create_runner
 
 # Beam's own default (Prism) downloads a binary at start-up, which fails offline; FnApiRunner is
 # the in-process portable runner and needs nothing. DirectRunner runs batch pipelines on it too,
@@ -48,14 +50,23 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
 
 
 def unknown_beam_flags(beam_args: list[str]) -> list[str]:
-    """Arguments in `beam_args` that no Beam option understands (typos such as --runnr=...)."""
-    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
-    level = options_logger.level
-    options_logger.setLevel(logging.ERROR)  # we report unknown flags ourselves, in one line
-    try:
+    """Arguments in `beam_args` that no Beam option understands (typos such as --runnr=...).
+
+    The chosen runner's module is imported first, so that options it declares itself count as
+    known (the Dask runner's --dask_client_address, ...). A runner given by module path that
+    cannot be imported here is left to report itself when the pipeline starts: only it knows its
+    options. A runner name Beam does not know is reported as the unknown flag.
+    """
+    runner = _options(beam_args).view_as(StandardOptions).runner
+    if runner is not None and runner.lower() not in _LOCAL_RUNNER_NAMES:
+        try:
+            create_runner(runner)
+        except ValueError:                      # not a runner Beam knows, nor a module path
+            return [arg for arg in beam_args if arg.startswith("--runner")]
+        except ImportError:
+            return []
+    with _quiet_option_parsing():
         known = set(PipelineOptions(beam_args).get_all_options(retain_unknown_options=False))
-    finally:
-        options_logger.setLevel(level)
     unknown = []
     for arg in beam_args:
         if arg.startswith("--"):
@@ -63,3 +74,21 @@ def unknown_beam_flags(beam_args: list[str]) -> list[str]:
             if name not in known:
                 unknown.append(arg)
     return unknown
+
+
+@contextlib.contextmanager
+def _quiet_option_parsing():
+    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = options_logger.level
+    options_logger.setLevel(logging.ERROR)  # we report unknown flags ourselves, in one line
+    try:
+        yield
+    finally:
+        options_logger.setLevel(level)
+
+
+def _options(beam_args: list[str]) -> PipelineOptions:
+    with _quiet_option_parsing():
+        options = PipelineOptions(beam_args)
+        options.get_all_options()           # Beam parses (and warns) on first use: here, while quiet
+    return options
