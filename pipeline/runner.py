@@ -6,7 +6,7 @@ import json
 import logging
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
 from apache_beam.portability import python_urns
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.runners.runner import create_runner
@@ -92,3 +92,40 @@ def _options(beam_args: list[str]) -> PipelineOptions:
         options = PipelineOptions(beam_args)
         options.get_all_options()           # Beam parses (and warns) on first use: here, while quiet
     return options
+
+
+# Environments whose workers run on this machine (and so can read its files): LOOPBACK runs them
+# in this process; EXTERNAL and PROCESS do where their address or job server is this machine.
+_THIS_MACHINE = {"localhost", "127.0.0.1", "::1", "[::1]", "embed"}
+
+
+def remote_workers(beam_args: list[str]) -> str | None:
+    """The runner, when its workers run elsewhere and cannot read this machine's disk; else None."""
+    options = _options(beam_args)
+    runner = options.view_as(StandardOptions).runner
+    if runner is None or runner.lower() in _LOCAL_RUNNER_NAMES:
+        return None
+    if "dataflow" in runner.lower():
+        return runner
+    portable = options.view_as(PortableOptions)
+    environment = (portable.environment_type or "DOCKER").upper()
+    if environment == "LOOPBACK":
+        return None
+    if environment == "EXTERNAL":
+        address = (portable.environment_config or "").rsplit(":", 1)[0]
+        return None if address in _THIS_MACHINE else runner
+    if environment == "PROCESS":
+        endpoint = (portable.job_endpoint or "embed").rsplit(":", 1)[0]
+        return None if endpoint in _THIS_MACHINE else runner
+    return runner
+
+
+def refuse_local_paths(beam_args: list[str], paths: list[str]) -> str | None:
+    """Why `paths` cannot be used with the chosen runner (one line), or None when they can:
+    a remote runner's workers would find nothing at a path on this machine's disk."""
+    runner = remote_workers(beam_args)
+    local = [path for path in paths if "://" not in path]
+    if runner is None or not local:
+        return None
+    return (f"{local[0]} is on this machine, but {runner} runs its workers elsewhere and they cannot read "
+            f"this machine's disk; put it on storage the workers reach (gs://..., https://...)")

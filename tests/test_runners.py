@@ -1,12 +1,54 @@
 """Which runners the commands reach, and what they refuse before starting one."""
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from pipeline.runner import unknown_beam_flags
+from pipeline.__main__ import main
+from pipeline.runner import remote_workers, unknown_beam_flags
 
+REPO = Path(__file__).resolve().parents[1]
+HTML = str(REPO / "data/sample/html")
 DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=us-central1", "--temp_location=gs://b/tmp"]
+
+
+@pytest.mark.parametrize("runner_args", [
+    DATAFLOW,
+    ["--runner=PortableRunner", "--job_endpoint=embed"],                        # DOCKER by default
+    ["--runner=PortableRunner", "--job_endpoint=jobs.example:8099", "--environment_type=EXTERNAL",
+     "--environment_config=pool.example:50000"],
+])
+def test_clean_refuses_a_local_input_for_remote_workers_in_one_line(runner_args, tmp_path, capsys):
+    code = main(["clean", "--input", HTML, "--output", "gs://bucket/out", *runner_args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "cannot read this machine's disk" in err and HTML in err
+
+
+def test_clean_refuses_a_local_output_for_dataflow(capsys):
+    code = main(["clean", "--input", "https://data.example/a.warc.gz", "--output", "out-here", *DATAFLOW])
+    assert code == 2 and "out-here" in capsys.readouterr().err
+
+
+def test_tokenize_refuses_local_paths_for_dataflow(tmp_path, capsys):
+    code = main(["tokenize", "--input", "gs://b/clean/cleaned", "--tokenizer", str(tmp_path / "tok"),
+                 "--output", "gs://b/shards", *DATAFLOW])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(tmp_path / "tok") in err
+
+
+@pytest.mark.parametrize("runner_args, remote", [
+    ([], False),
+    (["--runner=DirectRunner"], False),
+    (DATAFLOW, True),
+    (["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"], False),
+    (["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=EXTERNAL",
+      "--environment_config=127.0.0.1:50000"], False),
+    (["--runner=FlinkRunner", "--flink_master=flink.example:8081"], True),
+])
+def test_remote_workers(runner_args, remote):
+    assert (remote_workers(runner_args) is not None) == remote
 
 
 def test_typos_are_still_caught():

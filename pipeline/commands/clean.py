@@ -10,7 +10,7 @@ from pipeline import config_io
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig
 from pipeline.fileio import delete_unlisted, join, read_bytes, remove_temporary_files
-from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
 from pipeline.sources import SourceError, expand_sources
 from pipeline.stages.write import SHARD_GLOB, shard_name
 
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         sources = expand_sources(args.input, config.read)
     except SourceError as e:
         return fail(PROG, str(e), USAGE_ERROR)
+    if refused := refuse_local_paths(beam_args, [*sources, args.output]):
+        return fail(PROG, refused, USAGE_ERROR)
 
     out_dir = args.output.rstrip("/")
     started = time.time()

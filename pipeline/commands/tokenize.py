@@ -12,7 +12,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.fileio import delete_unlisted, ensure_dir, join, read_bytes, remove_temporary_files
-from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
 from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
 from tokenizer import Tokenizer, TokenizerError
@@ -45,6 +45,8 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
         return fail(PROG, f"unrecognized arguments: {' '.join(unknown)}", USAGE_ERROR)
     config = TokenizeConfig(val_fraction=args.val_fraction, num_shards=args.num_shards,
                             shard_tokens=args.shard_tokens, batch_size=args.batch_size, seed=args.seed)
+    if refused := refuse_local_paths(beam_args, [args.input, args.tokenizer, args.output]):
+        return fail(PROG, refused, USAGE_ERROR)
     try:
         config.validate()
         cleaned_files(args.input)
