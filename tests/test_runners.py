@@ -1,5 +1,9 @@
 """Which runners the commands reach, and what they refuse before starting one."""
+import os
+import socket
+import subprocess
 import sys
+import time
 import textwrap
 from pathlib import Path
 
@@ -83,3 +87,50 @@ def test_dask_runner_options_are_not_rejected():
     # Dask is not installed here: its runner cannot be imported, so its flags are left to it.
     assert unknown_beam_flags(["--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
                                "--dask_client_address=10.0.0.1:8786"]) == []
+
+
+def output_files(out_dir: Path) -> dict[str, bytes]:
+    return {path.relative_to(out_dir).as_posix(): path.read_bytes()
+            for path in sorted(out_dir.rglob("*")) if path.is_file() and path.name != "report.html"}
+
+
+@pytest.fixture(scope="module")
+def default_output(tmp_path_factory):
+    out = tmp_path_factory.mktemp("default") / "out"
+    assert main(["clean", "--input", HTML, "--output", str(out), "--langs", "all"]) == 0
+    return output_files(out)
+
+
+def test_portable_runner_with_loopback_workers_matches_the_default(default_output, tmp_path):
+    out = tmp_path / "out"
+    assert main(["clean", "--input", HTML, "--output", str(out), "--langs", "all", "--runner=PortableRunner",
+                 "--job_endpoint=embed", "--environment_type=LOOPBACK"]) == 0
+    assert output_files(out) == default_output
+
+
+@pytest.fixture
+def worker_pool():
+    """Beam's worker pool on 127.0.0.1, as a cluster node runs it; it starts workers as `python`."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    pool = subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                             f"--service_port={port}"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        pool.kill()
+        pool.wait()
+
+
+def test_portable_runner_with_an_external_worker_pool_matches_the_default(default_output, worker_pool, tmp_path):
+    out = tmp_path / "out"
+    assert main(["clean", "--input", HTML, "--output", str(out), "--langs", "all", "--runner=PortableRunner",
+                 "--job_endpoint=embed", "--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]) == 0
+    assert output_files(out) == default_output
