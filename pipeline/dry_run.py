@@ -13,13 +13,16 @@ import tempfile
 from typing import Callable
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DebugOptions, StandardOptions, TestOptions
+from apache_beam.options.pipeline_options import DebugOptions, StandardOptions
 
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.config_io import ConfigError
 from pipeline.runner import make_pipeline
 
 SHOWN_PER_INPUT = 3
+# Beam's own dry-run option: DataflowRunner then builds the job without submitting it, and option
+# validation skips its GCS bucket checks, which need credentials and network.
+BEAM_DRY_RUN = "--dry_run=True"
 
 
 def clean(prog: str, specs: list[str], config, out_dir: str, beam_args: list[str]) -> int:
@@ -29,7 +32,7 @@ def clean(prog: str, specs: list[str], config, out_dir: str, beam_args: list[str
 
     try:
         inputs = list_inputs(specs, lambda spec: expand_sources([spec], config.read))
-        pipeline = make_pipeline(beam_args)
+        pipeline = make_pipeline([*beam_args, BEAM_DRY_RUN])
         build_clean(pipeline, sources_of(inputs), config, out_dir)
     except (SourceError, ConfigError, ValueError) as error:   # ValueError: Beam's option validation
         return fail(prog, " ".join(str(error).split()), USAGE_ERROR)
@@ -52,7 +55,7 @@ def tokenize(prog: str, input_path: str, tokenizer_path: str, out_dir: str, conf
             tokenizer = Tokenizer.load(tokenizer_path)
             identity = TokenizerIdentity(tokenizer_path, tokenizer.model_sha256, tokenizer.vocab_size,
                                          tokenizer.eot_id)
-        pipeline = make_pipeline(beam_args)
+        pipeline = make_pipeline([*beam_args, BEAM_DRY_RUN])
         build_tokenize(pipeline, input_path, out_dir, identity, config)
     except (InputError, TokenizerError, ValueError) as error:   # ValueError: Beam's option validation
         return fail(prog, " ".join(str(error).split()), USAGE_ERROR)
@@ -87,7 +90,7 @@ def report(pipeline: beam.Pipeline, inputs: dict[str, list[str] | None], outputs
     options = pipeline.options
     runner = options.view_as(StandardOptions).runner
     print(f"runner: {runner or type(pipeline.runner).__name__ + ' (local, in this process)'}")
-    chosen = {k: v for k, v in options.get_all_options(drop_default=True).items() if k != "runner"}
+    chosen = {k: v for k, v in options.get_all_options(drop_default=True).items() if k not in ("runner", "dry_run")}
     print("options: " + (" ".join(f"--{k}={v}" for k, v in sorted(chosen.items())) or "(Beam defaults)"))
     local = sum(len(found) for found in inputs.values() if found is not None)
     remote = sum(found is None for found in inputs.values())
@@ -112,28 +115,34 @@ def stage_names(pipeline: beam.Pipeline) -> list[str]:
 
 
 def _report_dataflow_job(pipeline: beam.Pipeline) -> None:
-    job, packages = translate_dataflow_job(pipeline)
-    print(f"dataflow job: {len(job['steps'])} step(s) translated; workers would install: "
-          f"{', '.join(packages) or '(no package: give --setup_file=./setup.py or --sdk_container_image)'}")
+    job = translate_dataflow_job(pipeline)
+    print(f"dataflow job: {len(job['transforms'])} transforms translated (Runner v2); workers would install: "
+          f"{', '.join(job['stagedPackages']) or '(nothing staged: give --setup_file=./setup.py or --sdk_container_image)'}")
     job_file = pipeline.options.view_as(DebugOptions).dataflow_job_file
     if job_file:
         with open(job_file, "w", encoding="utf-8") as out:
-            json.dump({**job, "stagedPackages": packages}, out, indent=2, sort_keys=True)
-        print(f"dataflow job written to {job_file}")
+            json.dump(job, out, indent=2, sort_keys=True)
+        print(f"dataflow job written to {job_file} (not submitted)")
 
 
-def translate_dataflow_job(pipeline: beam.Pipeline) -> tuple[dict, list[str]]:
-    """The Dataflow job (as JSON) `pipeline` would submit, and the packages its workers would install.
+def translate_dataflow_job(pipeline: beam.Pipeline) -> dict:
+    """The Dataflow job `pipeline` would submit: Beam's job request (`job`), the unique names of the
+    pipeline's transforms as Dataflow receives them, and the packages staged for its workers.
 
-    Beam's own `--dry_run` stops DataflowRunner after the job is built, before any credential or
-    network use; the packages come from Beam's stager, which builds the --setup_file sdist locally.
+    The pipeline was built with Beam's `--dry_run` option, which stops DataflowRunner once the job
+    is built, before any credential or network use; the packages come from Beam's stager, which
+    builds the --setup_file sdist locally.
     """
+    from apache_beam.portability.api import beam_runner_api_pb2
     from apache_beam.runners.portability.stager import Stager
 
-    options = pipeline.options
-    options.view_as(TestOptions).dry_run = True
-    job = json.loads(pipeline.run().job.json())
+    job = pipeline.run().job
     with tempfile.TemporaryDirectory(prefix="webcorpus-staging-") as staging:
-        resources = Stager.create_job_resources(options, staging)
-    packages = [staged_name for _, staged_name, _ in resources]
-    return job, packages
+        resources = Stager.create_job_resources(pipeline.options, staging)
+    return {
+        "job": json.loads(job.json()),
+        "transforms": sorted(t.unique_name for t in job.proto_pipeline.components.transforms.values()),
+        "stagedPackages": [beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(r.role_payload).staged_name
+                           for r in resources],
+    }
+

@@ -44,3 +44,29 @@ def test_tokenize_dry_run_loads_the_local_tokenizer_and_writes_nothing(tmp_path,
     assert "local source(s), 0 remote" in printed and "--direct_num_workers=2" in printed
     assert "stages: ReadCleaned -> Tokenize" in printed
     assert not shards.exists()
+
+
+def test_dataflow_dry_run_works_offline_and_writes_the_translated_job(tmp_path, capsys):
+    """No credentials, no network: remote inputs stay unlisted, nothing is read from gs://, the job is
+    translated (our transforms, the staged sdist) and written to --dataflow_job_file, not submitted."""
+    job_file = tmp_path / "job.json"
+    assert main(["clean", "--input", "@gs://my-bucket/warc.paths", "gs://my-bucket/crawl/*.warc.gz",
+                 "--output", "gs://my-bucket/clean", "--dry-run", *DATAFLOW, f"--dataflow_job_file={job_file}"]) == 0
+    printed = capsys.readouterr().out
+    assert "runner: DataflowRunner" in printed and "--project=my-project" in printed
+    assert "@gs://my-bucket/warc.paths  (remote, as given)" in printed
+    assert "inputs: 0 local source(s), 2 remote" in printed
+    assert f"stages: {CLEAN_STAGES}" in printed
+    job = json.loads(job_file.read_text())
+    assert "workflow.tar.gz" in job["stagedPackages"]          # the --setup_file sdist, built locally
+    for transform in ("Read/ReadSource", "Extract/ExtractText", "Dedup", "WriteCleaned", "Summarize"):
+        assert any(name.startswith(transform) for name in job["transforms"]), transform
+    assert job["job"]["type"] == "JOB_TYPE_BATCH" and job["job"]["name"]
+
+
+def test_tokenize_dataflow_dry_run_reads_nothing_remote(tmp_path, capsys):
+    assert main(["tokenize", "--input", "gs://my-bucket/clean/cleaned", "--tokenizer", "gs://my-bucket/tok",
+                 "--output", "gs://my-bucket/shards", "--dry-run", *DATAFLOW]) == 0
+    printed = capsys.readouterr().out
+    assert "stages: ReadCleaned -> Tokenize" in printed and "gs://my-bucket/clean/cleaned  (remote, as given)" in printed
+    assert "dataflow job:" in printed
