@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
 	$(PIP_INSTALL) "$(TORCH_SPEC)" || $(PIP_INSTALL) "$(TORCH_SPEC)" --index-url https://download.pytorch.org/whl/cpu
-	$(PIP_INSTALL) -e ".[dev,hf]"
+	$(PIP_INSTALL) -e ".[train,dev,hf]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -1,15 +1,43 @@
 """Build a Beam pipeline from the user's Beam options, defaulting to the offline local runner."""
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import sys
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.runner import create_runner
 
 # Beam's own default (Prism) downloads a binary at start-up, which fails offline; FnApiRunner is
-# the in-process portable runner and needs nothing. Short names users may type for it:
-_LOCAL_RUNNER_NAMES = {"fnapirunner", "fnapi", "local"}
+# the in-process portable runner and needs nothing. DirectRunner runs batch pipelines on it too,
+# so it gets the same fix below. Names users may type for it:
+_LOCAL_RUNNER_NAMES = {"fnapirunner", "fnapi", "local", "directrunner", "direct"}
+# Beam's embedded worker (direct_running_mode=multi_threading) flushes each output buffer every
+# second from a timer thread, while the DoFn's thread may be writing to that same buffer: elements
+# written between the timer's read and its clear are lost, and a concurrent resize can crash the
+# process. With this period the timer never fires in practice; buffers are flushed when full or
+# closed, by the thread that writes them, as Dataflow's workers do by default.
+_NO_TIMED_FLUSH_MS = 7 * 24 * 3600 * 1000
+
+
+class LocalRunner(FnApiRunner):
+    """FnApiRunner whose multi-threaded workers are safe to write output from several threads."""
+
+    def run_via_runner_api(self, pipeline_proto, options):
+        return super().run_via_runner_api(self.executed_proto(pipeline_proto), options)
+
+    @staticmethod
+    def executed_proto(pipeline_proto):
+        """`pipeline_proto` with every embedded worker's timed flush switched off (changed in place)."""
+        for environment in pipeline_proto.components.environments.values():
+            if environment.urn == python_urns.EMBEDDED_PYTHON_GRPC:
+                config = json.loads(environment.payload or b"{}")
+                environment.payload = json.dumps({**config, "data_buffer_time_limit_ms": _NO_TIMED_FLUSH_MS}).encode()
+        return pipeline_proto
 
 
 class _BeamWarnings(logging.Handler):
@@ -38,22 +66,29 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     options = PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
     if runner is None or runner.lower() in _LOCAL_RUNNER_NAMES:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
         options.view_as(StandardOptions).runner = None
-        return beam.Pipeline(runner=FnApiRunner(), options=options)
+        return beam.Pipeline(runner=LocalRunner(), options=options)
     return beam.Pipeline(options=options)
 
 
 def unknown_beam_flags(beam_args: list[str]) -> list[str]:
-    """Arguments in `beam_args` that no Beam option understands (typos such as --runnr=...)."""
-    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
-    level = options_logger.level
-    options_logger.setLevel(logging.ERROR)  # we report unknown flags ourselves, in one line
-    try:
+    """Arguments in `beam_args` that no Beam option understands (typos such as --runnr=...).
+
+    The chosen runner's module is imported first, so that options it declares itself count as
+    known (the Dask runner's --dask_client_address, ...). A runner given by module path that
+    cannot be imported here is left to report itself when the pipeline starts: only it knows its
+    options. A runner name Beam does not know is reported as the unknown flag.
+    """
+    runner = _options(beam_args).view_as(StandardOptions).runner
+    if runner is not None and runner.lower() not in _LOCAL_RUNNER_NAMES:
+        try:
+            create_runner(runner)
+        except ValueError:                      # not a runner Beam knows, nor a module path
+            return [arg for arg in beam_args if arg.startswith("--runner")]
+        except ImportError:
+            return []
+    with _quiet_option_parsing():
         known = set(PipelineOptions(beam_args).get_all_options(retain_unknown_options=False))
-    finally:
-        options_logger.setLevel(level)
     unknown = []
     for arg in beam_args:
         if arg.startswith("--"):
@@ -61,3 +96,58 @@ def unknown_beam_flags(beam_args: list[str]) -> list[str]:
             if name not in known:
                 unknown.append(arg)
     return unknown
+
+
+@contextlib.contextmanager
+def _quiet_option_parsing():
+    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = options_logger.level
+    options_logger.setLevel(logging.ERROR)  # we report unknown flags ourselves, in one line
+    try:
+        yield
+    finally:
+        options_logger.setLevel(level)
+
+
+def _options(beam_args: list[str]) -> PipelineOptions:
+    with _quiet_option_parsing():
+        options = PipelineOptions(beam_args)
+        options.get_all_options()           # Beam parses (and warns) on first use: here, while quiet
+    return options
+
+
+# Environments whose workers run on this machine (and so can read its files): LOOPBACK runs them
+# in this process; EXTERNAL and PROCESS do where their address or job server is this machine.
+_THIS_MACHINE = {"localhost", "127.0.0.1", "::1", "[::1]", "embed"}
+
+
+def remote_workers(beam_args: list[str]) -> str | None:
+    """The runner, when its workers run elsewhere and cannot read this machine's disk; else None."""
+    options = _options(beam_args)
+    runner = options.view_as(StandardOptions).runner
+    if runner is None or runner.lower() in _LOCAL_RUNNER_NAMES:
+        return None
+    if "dataflow" in runner.lower():
+        return runner
+    portable = options.view_as(PortableOptions)
+    environment = (portable.environment_type or "DOCKER").upper()
+    if environment == "LOOPBACK":
+        return None
+    if environment == "EXTERNAL":
+        address = (portable.environment_config or "").rsplit(":", 1)[0]
+        return None if address in _THIS_MACHINE else runner
+    if environment == "PROCESS":
+        endpoint = (portable.job_endpoint or "embed").rsplit(":", 1)[0]
+        return None if endpoint in _THIS_MACHINE else runner
+    return runner
+
+
+def refuse_local_paths(beam_args: list[str], paths: list[str]) -> str | None:
+    """Why `paths` cannot be used with the chosen runner (one line), or None when they can:
+    a remote runner's workers would find nothing at a path on this machine's disk."""
+    runner = remote_workers(beam_args)
+    local = [path for path in paths if "://" not in path]
+    if runner is None or not local:
+        return None
+    return (f"{local[0]} is on this machine, but {runner} runs its workers elsewhere and they cannot read "
+            f"this machine's disk; put it on storage the workers reach (gs://..., https://...)")

@@ -5,12 +5,12 @@ import argparse
 import json
 import time
 
-from pipeline import config_io
+from pipeline import config_io, dry_run
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig, load_clean_config
 from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
                              output_dir_problem, read_bytes, remove_temporary_files)
-from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
 from pipeline.sources import SourceError, expand_sources
 from pipeline.stages.write import SHARD_GLOB, shard_name
 
@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set quality.gopher_quality.min_words=20 (repeatable)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print runner, options, inputs and stages, then exit without running (works offline)")
     parser.epilog = "Any other --flag is passed to Beam, e.g. --runner=DataflowRunner --project=... --region=..."
 
 
@@ -52,10 +54,16 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         config = build_config(args)
     except config_io.ConfigError as e:
         return fail(PROG, str(e), USAGE_ERROR)
+    if args.dry_run:
+        if refused := refuse_local_paths(beam_args, [spec for spec in args.input if not spec.startswith("@")] + [args.output]):
+            return fail(PROG, refused, USAGE_ERROR)
+        return dry_run.clean(PROG, args.input, config, args.output.rstrip("/"), beam_args)
     try:
         sources = expand_sources(args.input, config.read)
     except SourceError as e:
         return fail(PROG, str(e), USAGE_ERROR)
+    if refused := refuse_local_paths(beam_args, [*sources, args.output]):
+        return fail(PROG, refused, USAGE_ERROR)
 
     out_dir = args.output.rstrip("/")
     problem = output_dir_problem(out_dir, [*args.input, *sources])

@@ -8,10 +8,11 @@ import time
 
 import apache_beam as beam
 
+from pipeline import dry_run
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
                              remove_temporary_files)
-from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
 from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
 from tokenizer import Tokenizer, TokenizerError
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
                         help="documents per encoding call (default %(default)s)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split and shard hashes")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print runner, options, inputs and stages, then exit without running (works offline)")
     parser.epilog = "Any other --flag is passed to Beam, e.g. --runner=DataflowRunner --project=... --region=..."
 
 
@@ -42,11 +45,20 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
     unknown = unknown_beam_flags(beam_args)
     if unknown:
         return fail(PROG, f"unrecognized arguments: {' '.join(unknown)}", USAGE_ERROR)
+    config = TokenizeConfig(val_fraction=args.val_fraction, num_shards=args.num_shards,
+                            shard_tokens=args.shard_tokens, batch_size=args.batch_size, seed=args.seed)
+    if refused := refuse_local_paths(beam_args, [args.input, args.tokenizer, args.output]):
+        return fail(PROG, refused, USAGE_ERROR)
+    if args.dry_run:
+        try:
+            config.validate()
+        except ValueError as e:
+            return fail(PROG, str(e), USAGE_ERROR)
+        return dry_run.tokenize(PROG, args.input, args.tokenizer, args.output.rstrip("/"), config, beam_args)
+    # after the dry run, which must not touch a remote --output
     problem = output_dir_problem(args.output, [args.input, args.tokenizer])
     if problem:
         return fail(PROG, problem, USAGE_ERROR)
-    config = TokenizeConfig(val_fraction=args.val_fraction, num_shards=args.num_shards,
-                            shard_tokens=args.shard_tokens, batch_size=args.batch_size, seed=args.seed)
     try:
         config.validate()
         cleaned_files(args.input)
@@ -84,8 +96,15 @@ def tokenize(input_path: str, out_dir: str, identity: TokenizerIdentity, config:
     """Run the tokenize pipeline and return the manifest it wrote."""
     ensure_dir(out_dir)
     pipeline = make_pipeline(beam_args)
-    _ = (pipeline
-         | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path))
-         | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
+    build_tokenize(pipeline, input_path, out_dir, identity, config)
     pipeline.run().wait_until_finish()
     return json.loads(read_bytes(join(out_dir, MANIFEST_NAME)))
+
+
+def build_tokenize(pipeline: beam.Pipeline, input_path: str, out_dir: str, identity: TokenizerIdentity,
+                   config: TokenizeConfig) -> None:
+    _ = (pipeline
+         # validate=False: the files were listed already (a dry run lists no remote path)
+         | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path), validate=False)
+         | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
+

@@ -30,6 +30,8 @@ class _ApplyJudge(beam.DoFn):
     def process(self, doc):
         try:
             verdict = self._judge(doc)
+        except ImportError:
+            raise  # a missing module fails every document alike: the run stops with it
         except Exception as error:  # a document that crashes a filter is reported, never lost
             yield beam.pvalue.TaggedOutput(
                 REJECTED, rejection(doc, self._stage, f"{self._stage}_error", error=f"{type(error).__name__}: {error}"))

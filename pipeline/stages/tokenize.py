@@ -12,6 +12,7 @@ bucket. Every file is written whole under a temporary name and renamed into plac
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import asdict, dataclass
 
 import apache_beam as beam
@@ -73,6 +74,25 @@ def assign_shard(doc_id: str, num_shards: int, seed: int) -> int:
     return stable_hash(f"shard\x1f{doc_id}", seed) % num_shards
 
 
+# Tokenizers loaded in this process, by (path, model checksum): Beam runs many DoFn instances per
+# process (one per worker thread) and they share one, as SentencePiece's encode keeps no state.
+_TOKENIZERS: dict[tuple[str, str], object] = {}
+_TOKENIZERS_LOADING = threading.Lock()
+
+
+def _shared_tokenizer(identity: TokenizerIdentity):
+    from tokenizer import Tokenizer, TokenizerError
+
+    key = (identity.path, identity.model_sha256)
+    with _TOKENIZERS_LOADING:
+        if key not in _TOKENIZERS:
+            tokenizer = Tokenizer.load(identity.path)
+            if tokenizer.model_sha256 != identity.model_sha256:
+                raise TokenizerError(f"{identity.path}: the tokenizer changed while the pipeline ran")
+            _TOKENIZERS[key] = tokenizer
+        return _TOKENIZERS[key]
+
+
 class _EncodeBatch(beam.DoFn):
     """Encode a batch of (id, text) in one SentencePiece call; each document gets end-of-text appended."""
 
@@ -80,11 +100,7 @@ class _EncodeBatch(beam.DoFn):
         self._identity = identity
 
     def setup(self):
-        from tokenizer import Tokenizer, TokenizerError
-
-        self._tokenizer = Tokenizer.load(self._identity.path)
-        if self._tokenizer.model_sha256 != self._identity.model_sha256:
-            raise TokenizerError(f"{self._identity.path}: the tokenizer changed while the pipeline ran")
+        self._tokenizer = _shared_tokenizer(self._identity)
         self._dtype = token_dtype(self._identity.vocab_size)
 
     def process(self, batch):

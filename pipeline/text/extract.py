@@ -52,6 +52,8 @@ def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verd
     else:
         try:
             text = normalize_text(extract_text(html, config, doc.get("url")))
+        except ImportError:
+            raise  # a missing module fails every page alike: the environment is broken, not the page
         except Exception as error:  # noqa: BLE001 -- parsers fail on odd markup; the page is reported
             return "", drop("extract_error", error=f"{type(error).__name__}: {error}")
     if len(text) < config.min_chars:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import fasttext
@@ -29,12 +30,36 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
+# Models loaded in this process, by (path, and for local files their size and mtime). Beam runs
+# many DoFn instances per process (one per worker thread); they share one model each, as
+# fastText's predict keeps no state between calls.
+_LOADED: dict[tuple, object] = {}
+_LOADING = threading.Lock()
+
+
 def load_fasttext_model(path: str):
-    """Load a fastText model from a local path or any Beam FileSystems URL (gs://, ...).
+    """The fastText model at a local path or any Beam FileSystems URL (gs://, ...), loaded once
+    per process (a changed local file is loaded again) and shared by all threads.
 
     fastText's C++ loader reads only local files, so a remote model is copied to a temporary
     file first.
     """
+    key = (path, *_local_version(path)) if _is_local(path) else (path,)
+    with _LOADING:
+        if key not in _LOADED:
+            _LOADED[key] = _load(path)
+        return _LOADED[key]
+
+
+def _local_version(path: str) -> tuple[int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (-1, -1)               # _load reports the missing file and caches nothing
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+def _load(path: str):
     if _is_local(path):
         if not Path(path).is_file():
             raise ModelLoadError(f"fastText model not found: {path}")

@@ -1,0 +1,148 @@
+"""`--dry-run` of `clean` and `tokenize`: what a run would do, printed; nothing runs.
+
+Offline by design, so a Dataflow launch can be checked on a machine with no credentials or network:
+remote inputs (gs://..., @gs://... lists, URLs) are shown as given, never listed or read; local ones
+are listed. The graph is built exactly as a run builds it (so bad settings and model paths fail
+here too), and its stages are printed. With DataflowRunner the job is translated as Dataflow would
+receive it and, with `--dataflow_job_file=PATH`, written there, never submitted.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from typing import Callable
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DebugOptions, StandardOptions
+
+from pipeline.cli import USAGE_ERROR, fail
+from pipeline.config_io import ConfigError
+from pipeline.runner import make_pipeline
+
+SHOWN_PER_INPUT = 3
+# Beam's own dry-run option: DataflowRunner then builds the job without submitting it, and option
+# validation skips its GCS bucket checks, which need credentials and network.
+BEAM_DRY_RUN = "--dry_run=True"
+
+
+def clean(prog: str, specs: list[str], config, out_dir: str, beam_args: list[str]) -> int:
+    """`clean --dry-run`: resolve local inputs, build the clean graph, print it."""
+    from pipeline.graph import build_clean
+    from pipeline.sources import SourceError, expand_sources
+
+    try:
+        inputs = list_inputs(specs, lambda spec: expand_sources([spec], config.read))
+        pipeline = make_pipeline([*beam_args, BEAM_DRY_RUN])
+        build_clean(pipeline, sources_of(inputs), config, out_dir)
+    except (SourceError, ConfigError, ValueError) as error:   # ValueError: Beam's option validation
+        return fail(prog, " ".join(str(error).split()), USAGE_ERROR)
+    return _report_or_fail(prog, pipeline, inputs, {"output": out_dir})
+
+
+def tokenize(prog: str, input_path: str, tokenizer_path: str, out_dir: str, config, beam_args: list[str]) -> int:
+    """`tokenize --dry-run`: list local cleaned files, load a local tokenizer, build the graph, print it.
+    A remote tokenizer is not read, so its checksum and vocabulary stay unknown in the printed graph."""
+    from pipeline.commands.tokenize import build_tokenize
+    from pipeline.stages.tokenize import TokenizerIdentity
+    from tokenizer import Tokenizer, TokenizerError
+    from tokenizer.corpus import InputError, cleaned_files
+
+    try:
+        inputs = list_inputs([input_path], cleaned_files)
+        if is_remote(tokenizer_path):
+            identity = TokenizerIdentity(tokenizer_path, "(not read in a dry run)", 0, 0)
+        else:
+            tokenizer = Tokenizer.load(tokenizer_path)
+            identity = TokenizerIdentity(tokenizer_path, tokenizer.model_sha256, tokenizer.vocab_size,
+                                         tokenizer.eot_id)
+        pipeline = make_pipeline([*beam_args, BEAM_DRY_RUN])
+        build_tokenize(pipeline, input_path, out_dir, identity, config)
+    except (InputError, TokenizerError, ValueError) as error:   # ValueError: Beam's option validation
+        return fail(prog, " ".join(str(error).split()), USAGE_ERROR)
+    return _report_or_fail(prog, pipeline, inputs, {"tokenizer": tokenizer_path, "output": out_dir})
+
+
+def _report_or_fail(prog: str, pipeline: beam.Pipeline, inputs: dict, outputs: dict) -> int:
+    try:
+        report(pipeline, inputs, outputs)
+    except Exception as error:  # a Dataflow job that cannot be translated: one line, as every failure
+        return fail(prog, f"{type(error).__name__}: {error}")
+    return 0
+
+
+def is_remote(spec: str) -> bool:
+    """Whether an --input spec (a path, URL or @list) lives off this machine."""
+    return "://" in spec.removeprefix("@")
+
+
+def list_inputs(specs: list[str], expand: Callable[[str], list[str]]) -> dict[str, list[str] | None]:
+    """Each spec with the sources it resolves to; None for remote specs, which are not listed."""
+    return {spec: None if is_remote(spec) else expand(spec) for spec in specs}
+
+
+def sources_of(inputs: dict[str, list[str] | None]) -> list[str]:
+    """What the read step would be given: local sources as listed, remote specs as given."""
+    return sorted({source for spec, found in inputs.items() for source in (found if found is not None else [spec])})
+
+
+def report(pipeline: beam.Pipeline, inputs: dict[str, list[str] | None], outputs: dict[str, str]) -> None:
+    """Print the runner, options, inputs, outputs and stages of `pipeline`; translate a Dataflow job."""
+    options = pipeline.options
+    runner = options.view_as(StandardOptions).runner
+    print(f"runner: {runner or type(pipeline.runner).__name__ + ' (local, in this process)'}")
+    chosen = {k: v for k, v in options.get_all_options(drop_default=True).items() if k not in ("runner", "dry_run")}
+    print("options: " + (" ".join(f"--{k}={v}" for k, v in sorted(chosen.items())) or "(Beam defaults)"))
+    local = sum(len(found) for found in inputs.values() if found is not None)
+    remote = sum(found is None for found in inputs.values())
+    print(f"inputs: {local} local source(s), {remote} remote (read by the workers, not listed here)")
+    for spec, found in inputs.items():
+        if found is None:
+            print(f"  {spec}  (remote, as given)")
+        else:
+            shown = ", ".join(found[:SHOWN_PER_INPUT]) + (", ..." if len(found) > SHOWN_PER_INPUT else "")
+            print(f"  {spec}: {len(found)} source(s): {shown}")
+    for name, path in outputs.items():
+        print(f"{name}: {path}")
+    print("stages: " + " -> ".join(stage_names(pipeline)))
+    if runner is not None and "dataflow" in runner.lower():
+        _report_dataflow_job(pipeline)
+    print("dry run: nothing was read, written or submitted")
+
+
+def stage_names(pipeline: beam.Pipeline) -> list[str]:
+    """The labels of the graph's top-level transforms, in the order they were applied."""
+    return [part.full_label for part in pipeline.transforms_stack[0].parts]
+
+
+def _report_dataflow_job(pipeline: beam.Pipeline) -> None:
+    job = translate_dataflow_job(pipeline)
+    print(f"dataflow job: {len(job['transforms'])} transforms translated (Runner v2); workers would install: "
+          f"{', '.join(job['stagedPackages']) or '(nothing staged: give --setup_file=./setup.py or --sdk_container_image)'}")
+    job_file = pipeline.options.view_as(DebugOptions).dataflow_job_file
+    if job_file:
+        with open(job_file, "w", encoding="utf-8") as out:
+            json.dump(job, out, indent=2, sort_keys=True)
+        print(f"dataflow job written to {job_file} (not submitted)")
+
+
+def translate_dataflow_job(pipeline: beam.Pipeline) -> dict:
+    """The Dataflow job `pipeline` would submit: Beam's job request (`job`), the unique names of the
+    pipeline's transforms as Dataflow receives them, and the packages staged for its workers.
+
+    The pipeline was built with Beam's `--dry_run` option, which stops DataflowRunner once the job
+    is built, before any credential or network use; the packages come from Beam's stager, which
+    builds the --setup_file sdist locally.
+    """
+    from apache_beam.portability.api import beam_runner_api_pb2
+    from apache_beam.runners.portability.stager import Stager
+
+    job = pipeline.run().job
+    with tempfile.TemporaryDirectory(prefix="webcorpus-staging-") as staging:
+        resources = Stager.create_job_resources(pipeline.options, staging)
+    return {
+        "job": json.loads(job.json()),
+        "transforms": sorted(t.unique_name for t in job.proto_pipeline.components.transforms.values()),
+        "stagedPackages": [beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(r.role_payload).staged_name
+                           for r in resources],
+    }
+

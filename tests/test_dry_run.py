@@ -1,0 +1,72 @@
+"""`--dry-run`: what would run is printed, nothing runs, nothing remote is listed or read."""
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.__main__ import main
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data/sample"
+DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=us-central1",
+            "--temp_location=gs://my-bucket/tmp", f"--setup_file={REPO / 'setup.py'}"]
+CLEAN_STAGES = "Read -> UniqueIds -> ReadRejected -> Extract -> Lang -> Quality -> Dedup -> AllRejected"
+
+
+def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["clean", "--input", str(SAMPLE / "html"), str(SAMPLE / "web"), "--output", str(out),
+                 "--stages", "extract,lang", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "runner: LocalRunner" in printed
+    assert "inputs: 15 local source(s), 0 remote" in printed
+    assert f"{SAMPLE / 'html'}: 12 source(s): {SAMPLE / 'html'}/de--computerbase.de.htc.html" in printed
+    assert "stages: Read -> UniqueIds -> ReadRejected -> Extract -> Lang -> AllRejected -> WriteCleaned" in printed
+    assert not out.exists()
+
+
+def test_clean_dry_run_reports_a_bad_input_in_one_line(tmp_path, capsys):
+    assert main(["clean", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), "--dry-run"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_tokenize_dry_run_loads_the_local_tokenizer_and_writes_nothing(tmp_path, capsys):
+    cleaned = tmp_path / "clean"
+    assert main(["clean", "--input", str(SAMPLE / "jsonl/dolma-cc_en_head-0091.jsonl.gz"), "--output", str(cleaned)]) == 0
+    from tokenizer.__main__ import main as tokenizer_main
+    assert tokenizer_main(["train", "--input", str(cleaned / "cleaned"), "--output", str(tmp_path / "tok"),
+                           "--vocab-size", "500"]) == 0
+    capsys.readouterr()
+    shards = tmp_path / "shards"
+    assert main(["tokenize", "--input", str(cleaned / "cleaned"), "--tokenizer", str(tmp_path / "tok"),
+                 "--output", str(shards), "--dry-run", "--direct_num_workers=2"]) == 0
+    printed = capsys.readouterr().out
+    assert "local source(s), 0 remote" in printed and "--direct_num_workers=2" in printed
+    assert "stages: ReadCleaned -> Tokenize" in printed
+    assert not shards.exists()
+
+
+def test_dataflow_dry_run_works_offline_and_writes_the_translated_job(tmp_path, capsys):
+    """No credentials, no network: remote inputs stay unlisted, nothing is read from gs://, the job is
+    translated (our transforms, the staged sdist) and written to --dataflow_job_file, not submitted."""
+    job_file = tmp_path / "job.json"
+    assert main(["clean", "--input", "@gs://my-bucket/warc.paths", "gs://my-bucket/crawl/*.warc.gz",
+                 "--output", "gs://my-bucket/clean", "--dry-run", *DATAFLOW, f"--dataflow_job_file={job_file}"]) == 0
+    printed = capsys.readouterr().out
+    assert "runner: DataflowRunner" in printed and "--project=my-project" in printed
+    assert "@gs://my-bucket/warc.paths  (remote, as given)" in printed
+    assert "inputs: 0 local source(s), 2 remote" in printed
+    assert f"stages: {CLEAN_STAGES}" in printed
+    job = json.loads(job_file.read_text())
+    assert "workflow.tar.gz" in job["stagedPackages"]          # the --setup_file sdist, built locally
+    for transform in ("Read/ReadSource", "Extract/ExtractText", "Dedup", "WriteCleaned", "Summarize"):
+        assert any(name.startswith(transform) for name in job["transforms"]), transform
+    assert job["job"]["type"] == "JOB_TYPE_BATCH" and job["job"]["name"]
+
+
+def test_tokenize_dataflow_dry_run_reads_nothing_remote(tmp_path, capsys):
+    assert main(["tokenize", "--input", "gs://my-bucket/clean/cleaned", "--tokenizer", "gs://my-bucket/tok",
+                 "--output", "gs://my-bucket/shards", "--dry-run", *DATAFLOW]) == 0
+    printed = capsys.readouterr().out
+    assert "stages: ReadCleaned -> Tokenize" in printed and "gs://my-bucket/clean/cleaned  (remote, as given)" in printed
+    assert "dataflow job:" in printed
