@@ -22,6 +22,17 @@ class OutputConfig:
 
 
 @dataclass
+class WorkConfig:
+    # Worker processes of a local run; 0: one per CPU core. Other runners size themselves.
+    workers: int = 0
+    # Units each local input file is split into; 0: enough for every worker to have one.
+    parts_per_file: int = 0
+    # Texts wait in files under OUT/.work between filtering and writing, not in memory; off, they
+    # travel inside the records (fine where the runner's shuffle is on disk, e.g. Dataflow).
+    spill: bool = True
+
+
+@dataclass
 class CleanConfig:
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     read: ReadConfig = field(default_factory=ReadConfig)
@@ -30,3 +41,4 @@ class CleanConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    work: WorkConfig = field(default_factory=WorkConfig)

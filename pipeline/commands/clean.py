@@ -10,9 +10,10 @@ from pipeline import config_io
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig
 from pipeline.fileio import delete_unlisted, join, read_bytes, remove_temporary_files
-from pipeline.runner import make_pipeline, unknown_beam_flags
+from pipeline.runner import is_local, make_pipeline, unknown_beam_flags, with_local_workers
 from pipeline.sources import SourceError, expand_sources
 from pipeline.stages.write import SHARD_GLOB, shard_name
+from pipeline.units import local_workers
 
 PROG = "pipeline clean"
 
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
     parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. https://data.commoncrawl.org/")
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
+    parser.add_argument("--workers", type=int, help="worker processes of a local run (default: one per CPU core)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set quality.gopher_quality.min_words=20 (repeatable)")
     parser.epilog = "Any other --flag is passed to Beam, e.g. --runner=DataflowRunner --project=... --region=..."
@@ -46,9 +48,13 @@ def build_config(args: argparse.Namespace) -> CleanConfig:
         overrides["read.base_url"] = args.base_url
     if args.num_shards is not None:
         overrides["output.num_shards"] = str(args.num_shards)
+    if args.workers is not None:
+        overrides["work.workers"] = str(args.workers)
     config = config_io.load(CleanConfig, args.config, overrides)
     if config.output.num_shards < 1:
         raise config_io.ConfigError(f"output.num_shards must be at least 1, got {config.output.num_shards}")
+    if config.work.workers < 0 or config.work.parts_per_file < 0:
+        raise config_io.ConfigError("work.workers and work.parts_per_file must be 0 (automatic) or more")
     return config
 
 
@@ -69,17 +75,20 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.time()
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
-        from pipeline.graph import build_clean
+        from pipeline.graph import WORK_DIR, build_clean
+        from pipeline.stages.spill import remove_work_dir
 
-        pipeline = make_pipeline(beam_args)
+        workers = local_workers(config.work) if is_local(beam_args) else 1
+        pipeline = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(pipeline, sources, config, out_dir)
+            build_clean(pipeline, sources, config, out_dir, workers)
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
         pipeline.run().wait_until_finish()
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
+        remove_work_dir(join(out_dir, WORK_DIR))
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:
