@@ -121,3 +121,12 @@ def test_clean_output_is_identical_without_spilling(spilled_one_worker, tmp_path
 
 def test_clean_output_is_identical_with_two_worker_processes(spilled_one_worker, tmp_path):
     assert _clean(tmp_path / "out", "--workers", "2") == spilled_one_worker
+
+
+def test_a_negative_worker_count_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pipeline", "clean", "--input", str(SAMPLE / "html"),
+                             "--output", str(tmp_path / "out"), "--workers", "-1"], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "pipeline clean: error: work.workers and work.parts_per_file must be 0 (automatic) or more"]
