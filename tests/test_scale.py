@@ -18,7 +18,7 @@ from pipeline.sources.config import ReadConfig
 from pipeline.sources.read import read_source
 from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
-from pipeline.stages.spill import SpillTexts
+from pipeline.stages.spill import SpillTexts, remove_work_dir
 from pipeline.stages.write import WriteJsonlShards
 from pipeline.units import Unit, plan_units
 
@@ -130,3 +130,12 @@ def test_a_negative_worker_count_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "pipeline clean: error: work.workers and work.parts_per_file must be 0 (automatic) or more"]
+
+
+def test_remove_work_dir_deletes_spill_files_of_earlier_runs_too(tmp_path):
+    work = tmp_path / ".work"
+    work.mkdir()
+    (work / "spill-of-a-run-that-died.txt").write_bytes(b"text")
+    remove_work_dir(str(work))
+    assert not work.exists()
+    remove_work_dir(str(work))   # nothing there: nothing to do

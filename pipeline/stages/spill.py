@@ -123,6 +123,10 @@ class SpillReader:
 
 
 def remove_work_dir(work_dir: str) -> None:
-    """Delete the work folder of a finished run (spill files and all)."""
+    """Delete the work folder of a finished run: its files (those of failed runs too), then the
+    folder itself where there is one (object stores such as gs:// have no folders)."""
+    leftovers = [m.path for r in FileSystems.match([join(work_dir, "*")]) for m in r.metadata_list]
+    if leftovers:
+        FileSystems.delete(leftovers)
     if FileSystems.exists(work_dir):
         FileSystems.delete([work_dir])
