@@ -5,6 +5,11 @@ shuffle; where an id occurs more than once, the first in a content-defined order
 digest of the whole record, then position) keeps it. The positions of the others, per source, are
 a side input of the real read, which rejects them there: ids are settled before extraction, and
 no page waits in memory for the decision.
+
+URL sources are left out of the census: it would download every body twice. Their ids are the
+ones the reader makes unique within each file (WARC-Record-IDs, else "<name>:<position>"); an id
+shared with another source is not caught here (dedup still keys on id and text, so nothing is lost
+or merged wrongly, but both records keep the id).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import apache_beam as beam
 import xxhash
 
 from pipeline.sources.config import ReadConfig
+from pipeline.sources.formats import is_url
 from pipeline.stages.routing import KEPT
 from pipeline.units import Unit, unit_records
 
@@ -21,6 +27,8 @@ DUPLICATE_ID = "duplicate_id"
 
 
 def _census(unit: Unit, config: ReadConfig):
+    if is_url(unit.source):
+        return
     for position, tag, doc in unit_records(unit, config):
         if tag == KEPT:
             digest = xxhash.xxh128_hexdigest(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode(
