@@ -24,6 +24,17 @@ class OutputConfig:
 
 
 @dataclass
+class WorkConfig:
+    # Worker processes of a local run; 0: one per CPU core. Other runners size themselves.
+    workers: int = 0
+    # Units each local input file is split into; 0: enough for every worker to have one.
+    parts_per_file: int = 0
+    # Texts wait in files under OUT/.work between filtering and writing, not in memory; off, they
+    # travel inside the records (fine where the runner's shuffle is on disk, e.g. Dataflow).
+    spill: bool = True
+
+
+@dataclass
 class CleanConfig:
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     read: ReadConfig = field(default_factory=ReadConfig)
@@ -32,6 +43,7 @@ class CleanConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    work: WorkConfig = field(default_factory=WorkConfig)
 
 
 def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> CleanConfig:
@@ -53,6 +65,8 @@ def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> Cle
         raise config_io.ConfigError(f"read.download_timeout_s must be positive, got {read.download_timeout_s}")
     if read.download_backoff_s < 0:
         raise config_io.ConfigError(f"read.download_backoff_s must not be negative, got {read.download_backoff_s}")
+    if config.work.workers < 0 or config.work.parts_per_file < 0:
+        raise config_io.ConfigError("work.workers and work.parts_per_file must be 0 (automatic) or more")
     if not 0 <= read.max_replacement_ratio <= 1:
         raise config_io.ConfigError(f"read.max_replacement_ratio must be in [0, 1], got {read.max_replacement_ratio}")
     return config

@@ -10,6 +10,8 @@ A document is a plain, JSON-serialisable dict (Beam pickles it cheaply and it is
     text      str   plain text, once there is some (readers of text formats set it directly)
     html      str   decoded HTML still to be extracted (set by HTML and WARC response readers; the
                     extract stage replaces it with `text`)
+    text_ref  tuple where the text waits on disk instead, (spill file, offset, length), once a record
+                    has left the filter stages (`pipeline.stages.spill`); the writer puts `text` back
     lang, lang_score          set by the language stage
     <signal>  number          each quality signal a stage computed, as a top-level key
 
@@ -22,6 +24,7 @@ from typing import Any
 
 # Fields that describe where a document came from; copied onto its rejection record.
 PROVENANCE_FIELDS = ("id", "source", "url")
+TEXT_REF = "text_ref"
 
 
 def rejection(doc: dict[str, Any], stage: str, reason: str, **extra: Any) -> dict[str, Any]:
@@ -35,4 +38,6 @@ def rejection(doc: dict[str, Any], stage: str, reason: str, **extra: Any) -> dic
     record.update(stage=stage, reason=reason, **extra)
     if doc.get("text"):
         record["text"] = doc["text"]
+    elif doc.get(TEXT_REF):
+        record[TEXT_REF] = doc[TEXT_REF]
     return record

@@ -24,6 +24,8 @@ READ_STAGE = "read"
 
 def document_bytes(doc: dict[str, Any]) -> int:
     """Size of what a document carries: its text, or its HTML before extraction."""
+    if doc.get("text_ref"):  # a spilled text: its length is its UTF-8 size
+        return doc["text_ref"][2]
     return len((doc.get("text") or doc.get("html") or "").encode("utf-8", "surrogatepass"))
 
 

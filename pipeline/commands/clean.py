@@ -10,9 +10,10 @@ from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig, load_clean_config
 from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
                              output_dir_problem, read_bytes, remove_temporary_files)
-from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
+from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
 from pipeline.sources import SourceError, expand_sources
 from pipeline.stages.write import SHARD_GLOB, shard_name
+from pipeline.units import local_workers
 
 PROG = "pipeline clean"
 
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
     parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. https://data.commoncrawl.org/")
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
+    parser.add_argument("--workers", type=int, help="worker processes of a local run (default: one per CPU core)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set quality.gopher_quality.min_words=20 (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
@@ -43,6 +45,8 @@ def build_config(args: argparse.Namespace) -> CleanConfig:
         overrides["read.base_url"] = args.base_url
     if args.num_shards is not None:
         overrides["output.num_shards"] = str(args.num_shards)
+    if args.workers is not None:
+        overrides["work.workers"] = str(args.workers)
     return load_clean_config(args.config, overrides)
 
 
@@ -71,11 +75,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return fail(PROG, problem, USAGE_ERROR)
     started = time.time()
     try:
-        from pipeline.graph import build_clean
+        from pipeline.graph import WORK_DIR, build_clean
+        from pipeline.stages.spill import remove_work_dir
 
-        pipeline = make_pipeline(beam_args)
+        workers = local_workers(config.work) if is_local(beam_args) else 1
+        pipeline = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(pipeline, sources, config, out_dir)
+            build_clean(pipeline, sources, config, out_dir, workers)
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
         # The marker goes first, so that from here until the end readers see an unfinished output.
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
+        remove_work_dir(join(out_dir, WORK_DIR))
         mark_complete(join(out_dir, "cleaned"))
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")

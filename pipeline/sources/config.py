@@ -33,5 +33,7 @@ class ReadConfig:
     # Undecodable bytes in text that claims to be UTF-8 are replaced by U+FFFD when they are at most
     # this fraction of the characters (a repair); beyond it the record is rejected as unreadable.
     max_replacement_ratio: float = 0.01
-    # Spread documents across workers after reading, so one large WARC file is extracted in parallel.
-    redistribute: bool = True
+    # Shuffle documents, pages and all, across workers after reading. Off by default: a local run
+    # splits large files into work units instead (pipeline.units), as a shuffle holds every page in
+    # memory there; on Dataflow, whose shuffle is on disk, it spreads the pages of a few huge files.
+    redistribute: bool = False

@@ -1,10 +1,14 @@
 """The dedup stage: exact duplicates by content hash, then MinHash-LSH near duplicates.
 
 Only small records travel through the shuffles that decide what is a duplicate: for each
-document a "node" (rank, id, content hash), its LSH band keys, and (for the Jaccard check) its
-shingle hashes. Texts are joined back once, at the end. The steps:
+document a "node" (rank, id, content hash), its LSH band keys, and (for the Jaccard check) where
+its text is. Texts are joined back once, at the end; when they are spilled (`pipeline.stages.spill`)
+even that join moves only references, and a candidate pair's shingles are computed from the texts
+read back. The steps:
 
-1. fingerprint every document (pure functions from `pipeline.text`);
+1. fingerprint every document (pure functions from `pipeline.text`): `Fingerprint` does it where
+   the text is, before it is spilled; a document that reaches `Deduplicate` without one gets it
+   there;
 2. exact: group by content hash, keep the first node of each group;
 3. near: group survivors by LSH bucket, turn buckets into candidate pairs, confirm each pair by
    the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
@@ -18,7 +22,8 @@ shingle hashes. Texts are joined back once, at the end. The steps:
 What a step holds in memory at once is reported as Beam distribution metrics (namespace
 "dedup"; the largest value is the one to watch as a corpus grows): `shingle_set_bytes` per
 document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `partners_per_document`
-and `verify_shingle_bytes` (the shingle sets joined to confirm one document's candidate pairs),
+and `verify_shingle_bytes` (the shingle sets computed, two at a time, to confirm one document's
+candidate pairs),
 and `exact_group_size` (documents sharing a text; read in two passes, never held). No step
 collects a whole PCollection; connected components report their own neighbourhoods.
 
@@ -36,8 +41,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from pipeline.document import rejection
+from pipeline.document import TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
+from pipeline.stages.spill import SpillReader
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
 from pipeline.text.lsh import band_keys
@@ -50,7 +56,9 @@ NEAR_DUPLICATE = "near_duplicate"
 LINE_DEDUP_EMPTY = "line_dedup_empty"
 
 _BANDS = "bands"
-_SHINGLES = "shingles"
+_TEXTS = "texts"
+# Added by `Fingerprint`, removed again by `Deduplicate`: (content hash, LSH band keys).
+FINGERPRINT = "dedup_fingerprint"
 
 _SHINGLE_SET_BYTES = Metrics.distribution(STAGE, "shingle_set_bytes")
 _EXACT_GROUP_SIZE = Metrics.distribution(STAGE, "exact_group_size")
@@ -75,8 +83,16 @@ def rank(doc: dict[str, Any], config: DedupConfig) -> float:
     return math.inf  # documents without a score lose to every scored one
 
 
+def _content_hash(doc: dict[str, Any]) -> str:
+    if FINGERPRINT in doc:
+        return doc[FINGERPRINT][0]
+    if TEXT_REF in doc:
+        raise ValueError(f"document {doc.get('id')!r} was spilled before its dedup fingerprint was taken")
+    return content_hash(doc.get("text") or "")
+
+
 def _key_of(doc: dict[str, Any]) -> tuple[str, str]:
-    return str(doc.get("id")), content_hash(doc.get("text") or "")
+    return str(doc.get("id")), _content_hash(doc)
 
 
 def node_of(doc: dict[str, Any], config: DedupConfig) -> Node:
@@ -102,29 +118,53 @@ def candidate_pairs(members: Iterable[Node], verify: bool, all_pairs_limit: int)
     return star + chain
 
 
-class _Fingerprint(beam.DoFn):
-    """doc → (content hash, (node, band keys)); shingle hashes on a side output for the Jaccard check."""
+class _AddFingerprint(beam.DoFn):
+    """doc → doc with its FINGERPRINT (content hash, LSH band keys), unless it has one."""
 
-    def __init__(self, config: DedupConfig, bands: int, rows: int):
+    def __init__(self, config: DedupConfig):
         self._config = config
-        self._bands = bands
-        self._rows = rows
+        self._bands, self._rows = check_config(config)
 
     def setup(self):
         self._minhasher = MinHasher(self._config.num_perm, self._config.seed)
 
     def process(self, doc):
-        config = self._config
-        node = node_of(doc, config)
+        if FINGERPRINT in doc:
+            yield doc
+            return
+        text = doc.get("text") or ""
         keys: list[bytes] = []
-        if config.near:
-            hashes = shingles_of(doc.get("text") or "", doc.get("lang"), config)
+        if self._config.near:
+            hashes = shingles_of(text, doc.get("lang"), self._config)
             _SHINGLE_SET_BYTES.update(hashes.nbytes)
             if len(hashes):
                 keys = band_keys(self._minhasher.signature(hashes), self._bands, self._rows)
-                if config.verify_jaccard:
-                    yield beam.pvalue.TaggedOutput(_SHINGLES, (node, hashes.tobytes()))
-        yield node[2], (node, keys)
+        yield {**doc, FINGERPRINT: (_content_hash(doc), keys)}
+
+
+class Fingerprint(beam.PTransform):
+    """docs → the same docs with what `Deduplicate` needs of their texts, taken while texts are at hand."""
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, docs):
+        return docs | "AddFingerprint" >> beam.ParDo(_AddFingerprint(self._config))
+
+
+def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the Jaccard check needs of a document: its language and its text, or where that is."""
+    return {key: doc[key] for key in ("lang", "text", TEXT_REF) if key in doc}
+
+
+def _nodes_and_texts(doc, config: DedupConfig):
+    """doc → (content hash, (node, band keys)); where its text is on a side output, for the Jaccard check."""
+    node = node_of(doc, config)
+    keys = doc[FINGERPRINT][1]
+    if keys and config.near and config.verify_jaccard:
+        yield beam.pvalue.TaggedOutput(_TEXTS, (node, _text_holder(doc)))
+    yield node[2], (node, keys)
 
 
 def _exact_groups(grouped):
@@ -156,24 +196,42 @@ def _bucket_pairs(bucket, verify: bool, all_pairs_limit: int) -> list[tuple[Node
     return candidate_pairs(members, verify, all_pairs_limit)
 
 
-def _send_shingles_to_partners(grouped):
-    """(u, {shingles: [u's], partners: [v...]}) → (v, (u, u's shingles)) for each partner v."""
+def _send_text_to_partners(grouped):
+    """(u, {texts: [u's], partners: [v...]}) → (v, (u, u's text holder)) for each partner v."""
     node, joined = grouped
-    shingles = joined[_SHINGLES]
+    texts = joined[_TEXTS]
     _PARTNERS_PER_DOCUMENT.update(len(joined["partners"]))
     for partner in joined["partners"]:
-        yield partner, (node, shingles[0])
+        yield partner, (node, texts[0])
 
 
-def _verified_edges(grouped, threshold: float):
-    node, joined = grouped
-    if not joined["candidates"]:
-        return
-    own = np.frombuffer(joined[_SHINGLES][0], dtype=np.uint64)
-    _VERIFY_SHINGLE_BYTES.update(own.nbytes + sum(len(shingles) for _, shingles in joined["candidates"]))
-    for partner, partner_shingles in joined["candidates"]:
-        if jaccard(own, np.frombuffer(partner_shingles, dtype=np.uint64)) >= threshold:
-            yield partner, node
+class _VerifiedEdges(beam.DoFn):
+    """(v, {texts: [v's], candidates: [(u, u's text holder)...]}) → (u, v) where Jaccard(u, v) ≥ threshold."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+
+    def setup(self):
+        self._reader = SpillReader()
+
+    def teardown(self):
+        self._reader.close()
+
+    def _shingles(self, holder: dict[str, Any]) -> np.ndarray:
+        return shingles_of(self._reader.text(holder), holder.get("lang"), self._config)
+
+    def process(self, grouped):
+        node, joined = grouped
+        if not joined["candidates"]:
+            return
+        own = self._shingles(joined[_TEXTS][0])
+        verify_bytes = own.nbytes
+        for partner, holder in joined["candidates"]:
+            partner_shingles = self._shingles(holder)
+            verify_bytes += partner_shingles.nbytes
+            if jaccard(own, partner_shingles) >= self._config.threshold:
+                yield partner, node
+        _VERIFY_SHINGLE_BYTES.update(verify_bytes)
 
 
 _MEMBER = "member"
@@ -202,9 +260,22 @@ def _canonical_json(doc: dict[str, Any]) -> str:
 class _Route(beam.DoFn):
     """Joined (doc key, {docs, verdict}) → kept document or rejection records."""
 
+    def setup(self):
+        self._reader = SpillReader()
+
+    def teardown(self):
+        self._reader.close()
+
+    def _ordered(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Records sharing an id and a text are ordered by their whole content, texts read back.
+        if len(docs) < 2:
+            return docs
+        return [doc for _, doc in sorted(((_canonical_json(self._reader.restore(doc)), doc) for doc in docs),
+                                         key=lambda pair: pair[0])]
+
     def process(self, grouped):
         key, joined = grouped
-        docs = sorted(joined["docs"], key=_canonical_json)
+        docs = self._ordered(list(joined["docs"]))
         # A record that only duplicates another with its own id and text is settled below.
         verdicts = sorted(verdict for verdict in joined["verdict"] if _doc_key(verdict[1]) != key)
         if verdicts:
@@ -225,15 +296,41 @@ def _lines_to_strip(grouped, min_docs: int):
         yield document, line
 
 
+class _LineEntries(beam.DoFn):
+    """(document key, doc) → (line key, document key) for each line of its text."""
+
+    def setup(self):
+        self._reader = SpillReader()
+
+    def teardown(self):
+        self._reader.close()
+
+    def process(self, keyed):
+        key, doc = keyed
+        for line in line_keys(self._reader.text(doc)):
+            yield line, key
+
+
 class _RemoveLines(beam.DoFn):
     """Joined (document key, {docs, lines, keeper}) → the documents without those lines, or a
     rejection when nothing is left. A document that duplicates name as the one their cluster
-    keeps is never emptied (it stays whole), so that `duplicate_of` always names a kept document."""
+    keeps is never emptied (it stays whole), so that `duplicate_of` always names a kept document.
+    A shortened text travels in its document from here on (it is no longer the spilled one)."""
+
+    def setup(self):
+        self._reader = SpillReader()
+
+    def teardown(self):
+        self._reader.close()
 
     def process(self, grouped):
         _, joined = grouped
         removed = set(joined["lines"])
         for doc in joined["docs"]:
+            if not removed:
+                yield doc
+                continue
+            doc = self._reader.restore(doc)
             text = remove_lines(doc.get("text") or "", removed)
             if removed and not text.strip():
                 if joined["keeper"]:
@@ -242,7 +339,7 @@ class _RemoveLines(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, LINE_DEDUP_EMPTY))
             else:
                 _LINES_REMOVED.inc(len(removed))
-                yield {**doc, "text": text} if removed else doc
+                yield {**doc, "text": text}
 
 
 class _LineDedup(beam.PTransform):
@@ -258,8 +355,7 @@ class _LineDedup(beam.PTransform):
         keyed = docs | "KeyDocs" >> beam.Map(lambda doc: (_key_of(doc), doc))
         lines = (
             keyed
-            | "LineEntries" >> beam.FlatMapTuple(
-                lambda key, doc: ((line, key) for line in line_keys(doc.get("text") or "")))
+            | "LineEntries" >> beam.ParDo(_LineEntries())
             | "GroupByLine" >> beam.GroupByKey()
             | "LinesToStrip" >> beam.FlatMap(_lines_to_strip, self._min_docs)
         )
@@ -280,6 +376,7 @@ class Deduplicate(beam.PTransform):
 
     def expand(self, docs):
         config = self._config
+        docs = docs | "Fingerprint" >> Fingerprint(config)
         if config.exact or config.near:
             kept, rejected, keepers = self._drop_duplicates(docs)
         else:
@@ -288,12 +385,14 @@ class Deduplicate(beam.PTransform):
         if config.line_dedup:
             kept, emptied = (kept, keepers) | "LineDedup" >> _LineDedup(config.line_dedup_min_docs)
             rejected = (rejected, emptied) | "AllRejections" >> beam.Flatten()
+        kept = kept | "DropFingerprints" >> beam.Map(
+            lambda doc: {key: value for key, value in doc.items() if key != FINGERPRINT})
         return kept, rejected
 
     def _drop_duplicates(self, docs):
         config = self._config
-        fingerprints = docs | "Fingerprint" >> beam.ParDo(
-            _Fingerprint(config, self._bands, self._rows)).with_output_types(_KeyedAny).with_outputs(_SHINGLES, main="main")
+        fingerprints = docs | "Nodes" >> beam.FlatMap(_nodes_and_texts, config).with_output_types(
+            _KeyedAny).with_outputs(_TEXTS, main="main")
 
         if config.exact:
             exact = (
@@ -316,7 +415,7 @@ class Deduplicate(beam.PTransform):
                 | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, config.verify_jaccard, config.all_pairs_bucket_limit)
                 | "DistinctPairs" >> beam.Distinct()
             )
-            edges = self._verify(pairs, fingerprints[_SHINGLES]) if config.verify_jaccard else pairs
+            edges = self._verify(pairs, fingerprints[_TEXTS]) if config.verify_jaccard else pairs
             near_roots = edges | "Components" >> ConnectedComponents(config.max_cc_rounds)
             verdicts.append(near_roots | "NearVerdicts" >> beam.MapTuple(lambda node, root: (node, (NEAR_DUPLICATE, root))))
 
@@ -350,15 +449,14 @@ class Deduplicate(beam.PTransform):
                    | "DistinctKeepers" >> beam.Distinct())
         return routed[KEPT], routed[REJECTED], keepers
 
-    def _verify(self, pairs, shingles):
-        threshold = self._config.threshold
+    def _verify(self, pairs, texts):
         sent = (
-            {_SHINGLES: shingles, "partners": pairs}
-            | "JoinFirstShingles" >> beam.CoGroupByKey()
-            | "SendShingles" >> beam.FlatMap(_send_shingles_to_partners)
+            {_TEXTS: texts, "partners": pairs}
+            | "JoinFirstTexts" >> beam.CoGroupByKey()
+            | "SendTexts" >> beam.FlatMap(_send_text_to_partners)
         )
         return (
-            {_SHINGLES: shingles, "candidates": sent}
-            | "JoinSecondShingles" >> beam.CoGroupByKey()
-            | "TrueJaccard" >> beam.FlatMap(_verified_edges, threshold)
+            {_TEXTS: texts, "candidates": sent}
+            | "JoinSecondTexts" >> beam.CoGroupByKey()
+            | "TrueJaccard" >> beam.ParDo(_VerifiedEdges(self._config))
         )

@@ -1,22 +1,27 @@
-"""The read stage: sources to documents, spread across workers."""
+"""The read stage: work units to documents, each unit read where it is processed."""
 from __future__ import annotations
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.document import rejection
 from pipeline.sources.config import ReadConfig
-from pipeline.sources.read import read_source
 from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.stages.unique_ids import DUPLICATE_ID, DuplicateIds
+from pipeline.units import Unit, unit_records
 
 
-class _ReadSource(beam.DoFn):
+class _ReadUnit(beam.DoFn):
     def __init__(self, config: ReadConfig):
         self._config = config
         self._documents = Metrics.counter("read", "documents")
         self._rejected = Metrics.counter("read", "rejected")
 
-    def process(self, source: str):
-        for tag, record in read_source(source, self._config):
+    def process(self, unit: Unit, later_occurrences):
+        taken = dict(later_occurrences[unit.source])
+        for position, tag, record in unit_records(unit, self._config):
+            if tag == KEPT and position in taken:
+                tag, record = REJECTED, rejection(record, "read", DUPLICATE_ID, duplicate_of=taken[position])
             if tag == REJECTED:
                 self._rejected.inc()
                 yield beam.pvalue.TaggedOutput(REJECTED, record)
@@ -26,23 +31,28 @@ class _ReadSource(beam.DoFn):
 
 
 class ReadSources(beam.PTransform):
-    """`p | ReadSources(sources, config)` -> `(documents, rejected)`.
+    """`p | ReadSources(units, config)` -> `(documents, rejected)`, every document id unique.
 
-    `sources` come from `expand_sources` (resolved when the pipeline is built). They are shuffled
-    across workers before reading, so each worker reads whole files; with `config.redistribute`
-    the documents are shuffled again, so the pages of one large WARC file are extracted in parallel.
+    `units` come from `pipeline.units.plan_units` (resolved when the pipeline is built; a plain
+    source stands for the whole of it, one unit). They are
+    spread across workers, and each worker reads its own: nothing else moves pages, so reading
+    fuses with the stages after it and a page is dropped as soon as its text exists. With
+    `config.redistribute` the documents are shuffled after reading instead, which helps a runner
+    whose shuffle lives on disk (Dataflow) spread the pages of a few huge files.
     """
 
-    def __init__(self, sources: list[str], config: ReadConfig):
+    def __init__(self, units: list[Unit | str], config: ReadConfig):
         super().__init__()
-        self._sources = list(sources)
+        self._units = [unit if isinstance(unit, Unit) else Unit(unit) for unit in units]
         self._config = config
 
     def expand(self, root):
-        sources = (root
-                   | "ListSources" >> beam.Create(self._sources)
-                   | "SpreadSources" >> beam.Reshuffle())
-        routed = sources | "ReadSource" >> beam.ParDo(_ReadSource(self._config)).with_outputs(REJECTED, main=KEPT)
+        units = (root
+                 | "ListUnits" >> beam.Create(self._units)
+                 | "SpreadUnits" >> beam.Reshuffle())
+        later = units | "DuplicateIds" >> DuplicateIds(self._config)
+        routed = units | "ReadUnit" >> beam.ParDo(
+            _ReadUnit(self._config), beam.pvalue.AsMultiMap(later)).with_outputs(REJECTED, main=KEPT)
         documents = routed[KEPT]
         if self._config.redistribute:
             documents = documents | "SpreadDocuments" >> beam.Reshuffle()

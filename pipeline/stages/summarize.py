@@ -6,8 +6,10 @@ import json
 import apache_beam as beam
 
 from pipeline import stats as tally
+from pipeline.document import TEXT_REF
 from pipeline.fileio import atomic_write, join
 from pipeline.report import EXAMPLES_PER_REASON, SNIPPET_CHARS, render_report
+from pipeline.stages.spill import SpillReader
 
 DOWNLOAD_FAILED = "download_failed"
 
@@ -21,9 +23,16 @@ def _sum_pairs(pairs):
 
 
 def _example(record: dict) -> dict:
-    trimmed = {k: v for k, v in record.items() if k in ("id", "source", "url", "reason", "duplicate_of", "error")}
+    trimmed = {k: v for k, v in record.items() if k in ("id", "source", "url", "reason", "duplicate_of", "error", TEXT_REF)}
     trimmed["text"] = (record.get("text") or "")[:SNIPPET_CHARS]
     return trimmed
+
+
+def _with_snippets(examples: list[dict]) -> list[dict]:
+    # Spilled texts are read back only for the few examples chosen.
+    with SpillReader() as reader:
+        return [{**{k: v for k, v in e.items() if k != TEXT_REF}, "text": reader.text(e)[:SNIPPET_CHARS]}
+                for e in examples]
 
 
 def _write_summary(tallies: list, out_dir: str, stages: list[str]) -> dict:
@@ -73,7 +82,7 @@ class Summarize(beam.PTransform):
                 if r["reason"] == DOWNLOAD_FAILED else []),
             rejected | "ExampleKeys" >> beam.Map(lambda r: (r["reason"], _example(r)))
             | "Examples" >> beam.combiners.Top.SmallestPerKey(EXAMPLES_PER_REASON, key=lambda r: r.get("id") or "")
-            | "TagExamples" >> beam.Map(lambda kv: (tally.EXAMPLES, *kv)),
+            | "TagExamples" >> beam.MapTuple(lambda reason, examples: (tally.EXAMPLES, reason, _with_snippets(examples))),
         ]
         return (
             pieces

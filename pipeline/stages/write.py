@@ -1,12 +1,14 @@
 """Write records as sorted, gzipped JSONL shards: the same records always give the same bytes."""
 from __future__ import annotations
 
+import itertools
 import json
 
 import apache_beam as beam
 
 from pipeline.fileio import atomic_write, gzip_bytes, jsonl_bytes
 from pipeline.hashing import bucket
+from pipeline.stages.spill import SpillReader
 
 
 SHARD_GLOB = "part-*.jsonl.gz"
@@ -22,10 +24,17 @@ def _record_order(record: dict) -> tuple[str, str]:
 
 
 def _write_shard(keyed, directory: str, drop_fields: tuple[str, ...]) -> str:
+    """Write one shard: records sorted by id (whole content breaking ties), texts read back from
+    the spill one at a time, as the shard is assembled."""
     index, (records, _) = keyed
-    rows = sorted(({k: v for k, v in r.items() if k not in drop_fields} for r in records), key=_record_order)
+    rows = sorted(({k: v for k, v in r.items() if k not in drop_fields} for r in records),
+                  key=lambda row: row.get("id") or "")
+    lines = []
+    with SpillReader() as reader:
+        for _, same_id in itertools.groupby(rows, key=lambda row: row.get("id") or ""):
+            lines += [jsonl_bytes([row]) for row in sorted(map(reader.restore, same_id), key=_record_order)]
     path = f"{directory.rstrip('/')}/{shard_name(index)}"
-    atomic_write(path, gzip_bytes(jsonl_bytes(rows)))
+    atomic_write(path, gzip_bytes(b"".join(lines)))
     return path
 
 
@@ -34,6 +43,8 @@ class WriteJsonlShards(beam.PTransform):
 
     A record's shard is a stable hash of its id and records are sorted by id inside a shard, so
     the output does not depend on the runner, the bundle sizes or the order records arrive in.
+    Records may come spilled (`text_ref`, `pipeline.stages.spill`): only they cross the shuffle,
+    and each text is read back as its shard is written.
     Every shard file is written, empty or not, so a directory never mixes files of two runs.
     Returns a PCollection of the written paths.
     """

@@ -1,0 +1,132 @@
+"""Spill: texts wait on disk, not in memory, between filtering and writing.
+
+Once a record leaves the filter stages its text goes into a spill file under the run's work folder
+(any Beam FileSystems path; one file per bundle, UTF-8 bytes back to back) and the record carries
+`text_ref` = (file, offset, length) instead. Only such compact records cross the shuffles of the
+dedup join and of the writer, which reads each text back by offset.
+
+A spill file is complete when its bundle finishes, so texts are only read back after a shuffle,
+which no runner starts before the bundles feeding it have finished. A retried bundle writes a new
+file; the records of the attempt that failed die with it. With spilling off the records keep their
+text and everything downstream reads it from there: the output bytes are the same either way.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from pipeline.document import TEXT_REF
+from pipeline.fileio import ensure_dir, join
+
+_ENCODING = ("utf-8", "surrogatepass")  # lone surrogates from JSON inputs survive the round trip
+
+
+class _SpillTexts(beam.DoFn):
+    def __init__(self, work_dir: str):
+        self._work_dir = work_dir
+
+    def setup(self):
+        ensure_dir(self._work_dir)
+
+    def start_bundle(self):
+        self._file = None
+
+    def process(self, record: dict):
+        text = record.get("text")
+        if not text:
+            yield record
+            return
+        if self._file is None:
+            self._path = join(self._work_dir, f"spill-{uuid.uuid4().hex}.txt")
+            self._file = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
+            self._offset = 0
+        data = text.encode(*_ENCODING)
+        self._file.write(data)
+        yield {**{key: value for key, value in record.items() if key != "text"},
+               TEXT_REF: (self._path, self._offset, len(data))}
+        self._offset += len(data)
+
+    def finish_bundle(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class SpillTexts(beam.PTransform):
+    """records → the same records, each text moved to a file under `work_dir` (when `enabled`)."""
+
+    def __init__(self, work_dir: str, enabled: bool):
+        super().__init__()
+        self._work_dir = work_dir
+        self._enabled = enabled
+
+    def expand(self, records):
+        if not self._enabled:
+            return records
+        return records | "SpillTexts" >> beam.ParDo(_SpillTexts(self._work_dir))
+
+
+class SpillReader:
+    """Reads texts back, keeping the few files last read open (a shard's records come from any).
+
+    One reader serves one thread: DoFns make theirs in `setup`, or use one per call.
+    """
+
+    def __init__(self, max_open: int = 8):
+        self._max_open = max_open
+        self._files: OrderedDict[str, Any] = OrderedDict()
+
+    def text(self, record: dict) -> str:
+        """The text of `record`, spilled or not."""
+        ref = record.get(TEXT_REF)
+        if ref is None:
+            return record.get("text") or ""
+        path, offset, length = ref
+        handle = self._open(path)
+        handle.seek(offset)
+        data = handle.read(length)
+        if len(data) != length:
+            raise IOError(f"spill file {path} ends before byte {offset + length}; was the work folder changed?")
+        return data.decode(*_ENCODING)
+
+    def restore(self, record: dict) -> dict:
+        """`record` with its text back in place of `text_ref`."""
+        if TEXT_REF not in record:
+            return record
+        text = self.text(record)
+        return {**{key: value for key, value in record.items() if key != TEXT_REF}, "text": text}
+
+    def _open(self, path: str):
+        if path in self._files:
+            self._files.move_to_end(path)
+            return self._files[path]
+        if len(self._files) >= self._max_open:
+            _, oldest = self._files.popitem(last=False)
+            oldest.close()
+        self._files[path] = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        return self._files[path]
+
+    def close(self) -> None:
+        while self._files:
+            self._files.popitem()[1].close()
+
+    def __enter__(self) -> "SpillReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def remove_work_dir(work_dir: str) -> None:
+    """Delete the work folder of a finished run: its files (those of failed runs too), then the
+    folder itself where there is one (object stores such as gs:// have no folders)."""
+    leftovers = [m.path for r in FileSystems.match([join(work_dir, "*")]) for m in r.metadata_list]
+    if leftovers:
+        FileSystems.delete(leftovers)
+    if FileSystems.exists(work_dir):
+        FileSystems.delete([work_dir])

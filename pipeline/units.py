@@ -1,0 +1,48 @@
+"""Work units: how a local run spreads its inputs over worker processes (pure; no Beam).
+
+A unit is one source, or one of `parts` stride slices of it: part i holds the records whose
+position in the source is i modulo `parts`. Every worker reads its own units from disk, so pages
+(HTML included) never travel between processes; splitting one file into parts lets two workers
+share a single large WARC at the cost of each decompressing and parsing all of it, which is small
+next to extraction. A record keeps the id the reader gives it, whatever unit it falls in, so the
+documents of a split source are exactly those of the whole one.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+from pipeline.config import WorkConfig
+from pipeline.sources.config import ReadConfig
+from pipeline.sources.formats import is_url
+from pipeline.sources.read import read_source
+
+
+@dataclass(frozen=True)
+class Unit:
+    source: str
+    part: int = 0
+    parts: int = 1
+
+
+def local_workers(config: WorkConfig) -> int:
+    return config.workers or os.cpu_count() or 1
+
+
+def plan_units(sources: list[str], config: WorkConfig, workers: int) -> list[Unit]:
+    """The units of `sources`. URLs are never split: every part would download the whole body."""
+    parts = config.parts_per_file or max(1, math.ceil(workers / max(1, len(sources))))
+    units = []
+    for source in sources:
+        source_parts = 1 if is_url(source) else parts
+        units += [Unit(source, part, source_parts) for part in range(source_parts)]
+    return units
+
+
+def unit_records(unit: Unit, config: ReadConfig) -> Iterator[tuple[int, str, dict]]:
+    """(position in the source, tag, record) for the records of `unit`, as `read_source` tags them."""
+    for position, (tag, record) in enumerate(read_source(unit.source, config)):
+        if position % unit.parts == unit.part:
+            yield position, tag, record
