@@ -55,6 +55,9 @@ def test_judge_keeps_wanted_languages_above_the_threshold():
     assert judge_language("de", 0.9, wanted, 0.65).signals == {"lang": "de", "lang_score": 0.9}
     assert judge_language("fr", 0.99, wanted, 0.65).reason == "lang_not_wanted"
     assert judge_language("en", 0.5, wanted, 0.65).reason == "lang_low_score"
+    # strictly above, as CCNet and FineWeb keep them
+    assert judge_language("en", 0.65, wanted, 0.65).reason == "lang_low_score"
+    assert judge_language("en", 0.6501, wanted, 0.65).keep
 
 
 def test_all_keeps_every_language_and_every_score():

@@ -89,7 +89,15 @@ def test_a_navigation_menu_is_dropped(crawl, udhr_en):
                    if 3 <= len(line.strip()) <= 20 and line.strip().isalpha()})[:60]
     assert len(menu) == 60
     paragraphs = [line for line in udhr_en.split("\n") if len(line) > 200 and line.endswith(".")][:10]
-    page = "\n".join(menu[:30] + paragraphs + menu[30:])
+    # FineWeb reads lines after a C4 pass that removes those under three words: one-word menu items
+    # are gone before its rules run, three-word ones ("Home About Contact") stay and are short.
+    one_word_page = "\n".join(menu[:30] + paragraphs + menu[30:])
+    trimmed = fineweb(Measurements(one_word_page, "en"), FineWebConfig())
+    assert trimmed.keep and trimmed.signals["short_line_frac"] == 0.0
+    short_items = [item for item in menu if len(item) <= 9]
+    triples = [" ".join(short_items[i:i + 3]) for i in range(0, 39, 3)]
+    assert len(short_items) >= 39 and all(len(line) <= 30 for line in triples)
+    page = "\n".join(triples[:7] + paragraphs[:2] + triples[7:])
     verdict = fineweb(Measurements(page, "en"), FineWebConfig())
     assert verdict.reason == "fineweb_short_lines"
     assert verdict.signals["short_line_frac"] > 0.8
@@ -126,7 +134,18 @@ def test_stop_words_apply_only_where_a_list_exists(udhr_en):
         verdict = gopher_quality(Measurements(no_stop_words, lang), GopherQualityConfig())
         assert verdict.keep and "stop_word_count" not in verdict.signals
     german = (UDHR / "de.txt").read_text(encoding="utf-8")
-    assert gopher_quality(Measurements(german, "de"), GopherQualityConfig()).signals["stop_word_count"] > 100
+    assert gopher_quality(Measurements(german, "de"), GopherQualityConfig()).signals["stop_word_count"] == 10
+
+
+def test_gopher_counts_distinct_stop_words(udhr_en):
+    # Gopher asks for two different stop words: one of them repeated does not make prose.
+    stop_words = {"the", "be", "to", "of", "and", "that", "have", "with"}
+    words = [w for w in udhr_en.split()[:400] if w.lower() not in stop_words]
+    one_repeated = " ".join(word + " the" for word in words)
+    verdict = gopher_quality(Measurements(one_repeated, "en"), GopherQualityConfig())
+    assert verdict.reason == "gopher_stop_words" and verdict.signals["stop_word_count"] == 1
+    two = " ".join(words + ["the", "of"])
+    assert gopher_quality(Measurements(two, "en"), GopherQualityConfig()).keep
 
 
 def test_unspaced_languages_skip_word_length_but_keep_the_other_rules():
@@ -247,3 +266,19 @@ def test_judge_reads_the_bad_words_file_and_the_document_language(tmp_path, udhr
     german = (UDHR / "de.txt").read_text(encoding="utf-8")
     assert judge({"id": "2", "text": german, "lang": "de"}).keep
     assert judge({"id": "3"}).reason == "gopher_min_words"
+
+
+def test_c4_terminal_punctuation_is_tfds_set_and_ellipses_do_not_end_sentences():
+    line = "This line has more than five words in it"
+    for ending, counted in ((".", True), ("?", True), ("!", True), ('"', True), ("...", False), ("'", False),
+                            ("…", False), ("”", False)):
+        text = "\n".join([line + ending] * 3)
+        assert (c4(Measurements(text, "en"), C4Config()).signals["c4_sentence_count"] == 3) == counted, ending
+
+
+def test_fineweb_reads_lines_after_c4_trimming(udhr_en):
+    lines = [line for line in udhr_en.split("\n") if len(line) > 100][:20]
+    noisy = "\n".join(lines + ["Please enable JavaScript to view this page"] * 3 + ["Read our privacy policy"])
+    clean = fineweb(Measurements("\n".join(lines), "en"), FineWebConfig())
+    noisy_verdict = fineweb(Measurements(noisy, "en"), FineWebConfig())
+    assert noisy_verdict.keep and noisy_verdict.signals == clean.signals

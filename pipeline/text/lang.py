@@ -25,7 +25,7 @@ _LABEL_PREFIX = "__label__"
 @dataclass
 class LangConfig:
     langs: list[str] = field(default_factory=lambda: ["en"])  # ISO 639-1 codes as lid.176 gives them, or ["all"]
-    threshold: float = 0.65  # minimum score of the top label for a wanted language to be kept
+    threshold: float = 0.65  # a wanted language is kept when its top label scores above this
     model: str = ""  # a fastText language-ID model (local path or gs://...); empty: the bundled lid.176.ftz
 
 
@@ -73,7 +73,7 @@ def judge_language(lang: str, score: float, wanted: frozenset[str] | None, thres
         return drop("lang_no_text", **signals)
     if lang not in wanted:
         return drop("lang_not_wanted", **signals)
-    if score < threshold:
+    if score <= threshold:  # strict, as CCNet and FineWeb keep only scores above the threshold
         return drop("lang_low_score", **signals)
     return keep(**signals)
 

@@ -35,6 +35,12 @@ from pipeline.text.verdict import Verdict, drop, keep
 from pipeline.text.words import split_words, tokens_per_word, writes_spaces
 
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "…", "。", "！", "？", "।", "॥", "؟", "۔")
+# The sentence ends of scripts other than Latin: the papers' rules were written for English, and without
+# these every Chinese, Hindi or Arabic page would fail them (a deliberate deviation, see BENCHMARKS.md).
+NON_LATIN_FULL_STOPS = ("。", "！", "？", "।", "॥", "؟", "۔")
+# C4 (TFDS c4_utils): a line is kept only if it ends in one of these and not in an ellipsis.
+C4_END_MARKS = (".", "?", "!", '"', *NON_LATIN_FULL_STOPS)
+C4_ELLIPSIS = "..."
 BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "‣", "⁃", "◦", "►", "▶", "➢", "✓", "-", "*", "–", "·")
 ELLIPSES = ("...", "…")
 _ELLIPSIS = re.compile(r"\.\.\.|…")
@@ -110,6 +116,9 @@ class FineWebConfig:
     short_line_length: int = 30  # a line of at most this many characters is short
     max_dup_line_char_frac: float = 0.01
     max_newline_word_ratio: float = 0.3  # newlines per word; lists of short items score high
+    # FineWeb's own pipeline runs its line rules after a C4 pass that removes lines of fewer than this
+    # many words and javascript/policy lines (but keeps lines without terminal punctuation).
+    c4_trim_min_words: int = 3
 
 
 @dataclass
@@ -153,6 +162,22 @@ class Measurements:
     @cached_property
     def terminal_lines(self) -> list[bool]:
         return [line.endswith(TERMINAL_PUNCTUATION) for line in self.lines]
+
+    @cached_property
+    def line_word_counts(self) -> list[int]:
+        return [len(split_words(line)) for line in self.lines]
+
+    @cached_property
+    def c4_terminal_lines(self) -> list[bool]:
+        return [line.endswith(C4_END_MARKS) and not line.endswith(C4_ELLIPSIS) for line in self.lines]
+
+    @cached_property
+    def javascript_lines(self) -> list[bool]:
+        return ["javascript" in line.lower() for line in self.lines]
+
+    @cached_property
+    def policy_lines(self) -> list[bool]:
+        return [any(phrase in line.lower() for phrase in C4_POLICY_PHRASES) for line in self.lines]
 
     @cached_property
     def dup_lines(self) -> tuple[float, float]:
@@ -294,7 +319,8 @@ def gopher_quality(m: Measurements, config: GopherQualityConfig, disabled: froze
     }
     stop_words = STOP_WORDS.get(m.lang or "")
     if stop_words is not None:
-        signals["stop_word_count"] = sum(map(stop_words.__contains__, map(str.lower, m.words)))
+        # Gopher asks for at least two *distinct* stop words ("the" fifty times is still one).
+        signals["stop_word_count"] = len(stop_words.intersection(map(str.lower, m.words)))
     spaced = writes_spaces(m.lang)
     checks = [
         ("gopher_min_words", word_count < config.min_words),
@@ -321,12 +347,11 @@ def load_bad_words(lines: Iterable[str]) -> re.Pattern | None:
 
 def c4(m: Measurements, config: C4Config, disabled: frozenset[str] = frozenset(),
        bad_words: re.Pattern | None = None) -> Verdict:
-    lowered = [line.lower() for line in m.lines]
-    javascript = [("javascript" in line) for line in lowered]
-    policy = [any(phrase in line for phrase in C4_POLICY_PHRASES) for line in lowered]
+    javascript, policy = m.javascript_lines, m.policy_lines
     sentences = 0
-    for line, terminal, is_js, is_policy in zip(m.lines, m.terminal_lines, javascript, policy):
-        if terminal and not is_js and not is_policy and len(split_words(line)) >= config.min_words_per_line:
+    for line, words, terminal, is_js, is_policy in zip(m.lines, m.line_word_counts, m.c4_terminal_lines,
+                                                       javascript, policy):
+        if terminal and not is_js and not is_policy and words >= config.min_words_per_line:
             sentences += len(_SENTENCE_END.findall(line)) or 1
     lowered_text = m.text.lower()
     signals = {
@@ -345,12 +370,22 @@ def c4(m: Measurements, config: C4Config, disabled: frozenset[str] = frozenset()
     return _verdict(_first_failure(checks, disabled), signals)
 
 
+def c4_trimmed_lines(m: Measurements, min_words: int) -> tuple[list[str], int]:
+    """The lines a C4 pass without its terminal-punctuation rule keeps (FineWeb's rules read these),
+    and their word count."""
+    kept = [(line, words) for line, words, is_js, is_policy
+            in zip(m.lines, m.line_word_counts, m.javascript_lines, m.policy_lines)
+            if not is_js and not is_policy and words >= min_words]
+    return [line for line, _ in kept], sum(words for _, words in kept)
+
+
 def fineweb(m: Measurements, config: FineWebConfig, disabled: frozenset[str] = frozenset()) -> Verdict:
+    lines, word_count = c4_trimmed_lines(m, config.c4_trim_min_words)
     signals = {
-        "terminal_punct_line_frac": ratio(sum(m.terminal_lines), len(m.lines)),
-        "short_line_frac": ratio(sum(len(line) <= config.short_line_length for line in m.lines), len(m.lines)),
-        "dup_line_char_frac": m.dup_lines[1],
-        "newline_word_ratio": ratio(m.text.count("\n"), len(m.words)),
+        "terminal_punct_line_frac": ratio(sum(line.endswith(TERMINAL_PUNCTUATION) for line in lines), len(lines)),
+        "short_line_frac": ratio(sum(len(line) <= config.short_line_length for line in lines), len(lines)),
+        "dup_line_char_frac": duplicate_fractions(lines)[1],
+        "newline_word_ratio": ratio(max(len(lines) - 1, 0), word_count),
     }
     checks = [
         ("fineweb_terminal_punct_lines", signals["terminal_punct_line_frac"] < config.min_terminal_punct_line_frac),
