@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "transformers.PreTrainedTokenizerFast.from_pretrained(DIR). "
                                              "Needs the `tokenizers` package (pip install '.[hf]').")
     export.add_argument("tokenizer", help="directory written by `python -m tokenizer train`")
-    export.add_argument("--output", help="directory to write into (default: TOKENIZER/hf)")
+    export.add_argument("--output", help="directory to write into (default: TOKENIZER-hf beside the tokenizer "
+                                         "directory; the input directory itself is never written to)")
     return parser
 
 
@@ -73,12 +75,18 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_hf_output(tokenizer_dir: str) -> str:
+    """TOK -> TOK-hf beside it (`.` and `tok/` included: the name is taken from the absolute path)."""
+    if "://" in tokenizer_dir:
+        return tokenizer_dir.rstrip("/") + "-hf"
+    return os.path.abspath(tokenizer_dir) + "-hf"
+
+
 def run_export(args: argparse.Namespace) -> int:
-    from pipeline.fileio import join
     from tokenizer.hf_export import export_hf
     from tokenizer.model import Tokenizer
 
-    output = args.output or join(args.tokenizer, "hf")
+    output = args.output or default_hf_output(args.tokenizer)
     export_hf(Tokenizer.load(args.tokenizer), output)
     print(f"tokenizer export-hf: wrote tokenizer.json, tokenizer_config.json, special_tokens_map.json to {output}")
     return 0

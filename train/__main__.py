@@ -129,9 +129,9 @@ def run_export(argv: list[str]) -> int:
     from train.sample import TOKENIZER_DIR, load_model, load_tokenizer, run_dir_of
 
     tokenizer_dir = run_dir_of(args.checkpoint) / TOKENIZER_DIR
-    eot_id = load_tokenizer(tokenizer_dir).eot_id if tokenizer_dir.is_dir() else None
-    out = export_hf(load_model(args.checkpoint), args.output, eot_id=eot_id)
-    print(f"exported GPT-2 format model to {out}")
+    tokenizer = load_tokenizer(tokenizer_dir) if tokenizer_dir.is_dir() else None
+    out = export_hf(load_model(args.checkpoint), args.output, tokenizer=tokenizer)
+    print(f"exported GPT-2 format model{' and tokenizer' if tokenizer else ''} to {out}")
     return 0
 
 
