@@ -168,7 +168,8 @@ def flops_per_token(args, vocab_size: int) -> int:
     from model.gpt import GPT, GPTConfig
 
     with torch.device("meta"):
-        return GPT(GPTConfig.from_preset(args.preset, vocab_size=vocab_size, block_size=args.block_size)).flops_per_token()
+        model = GPT(GPTConfig.from_preset(args.preset, vocab_size=vocab_size, block_size=args.block_size))
+    return model.flops_per_token()
 
 
 def bind_compile_backend(backend: str) -> None:
@@ -196,8 +197,8 @@ def part_train(args, compile_on: bool) -> dict:
         raise RuntimeError(f"no logged interval starts at or after step {args.measure_from}; raise --steps")
     # intervals of equal length: the overall rate is the harmonic mean of their rates
     tokens_per_s = len(measured) / sum(1 / r["tokens_per_s"] for r in measured)
-    record = {"compile": compile_on, "steps": rows[-1]["step"], "measured_steps": [measured[0]["step"] - args.log_interval + 1,
-                                                                                   measured[-1]["step"]],
+    first_measured = measured[0]["step"] - args.log_interval + 1
+    record = {"compile": compile_on, "steps": rows[-1]["step"], "measured_steps": [first_measured, measured[-1]["step"]],
               "tokens_per_s": round(tokens_per_s), "final_train_loss": rows[-1]["train_loss"],
               **peak_memory_mib(args.device)}
     peak = peak_tflops(args)
@@ -207,7 +208,8 @@ def part_train(args, compile_on: bool) -> dict:
     if compile_on:
         breaks = counters["graph_break"]
         record.update(compile_backend=args.compile_backend, graph_breaks=sum(breaks.values()),
-                      graph_break_reasons=list(breaks)[:5], graphs=counters["stats"]["unique_graphs"])
+                      graph_break_reasons=[reason.strip().splitlines()[0][:200] for reason in list(breaks)[:5]],
+                      graphs=counters["stats"]["unique_graphs"])
     return record
 
 
@@ -273,8 +275,7 @@ def part_reference(args) -> dict:
         record["peak_step_memory_mib"] = memory
     peak = peak_tflops(args)
     if peak:
-        with torch.device("meta"):
-            flops = GPT(config).flops_per_token()
+        flops = flops_per_token(args, loader.vocab_size)
         record["mfu"] = {name: round(statistics.median(r) * flops / (peak * 1e12), 4) for name, r in rates.items()}
     return record
 
@@ -394,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(record) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        print(f"{part}: {record['status']} ({record.get('seconds', 0)} s){': ' + record['error'] if 'error' in record else ''}",
-              file=sys.stderr, flush=True)
+        why = f": {record['error']}" if "error" in record else ""
+        print(f"{part}: {record['status']} ({record.get('seconds', 0)} s){why}", file=sys.stderr, flush=True)
     summary = summarize(records, time.monotonic() - started)
     (out / SUMMARY_FILE).write_text(json.dumps(summary) + "\n", encoding="utf-8")
     print(json.dumps(summary), flush=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--device", "cpu", "--dtype", "float32", "--preset", "tiny", "--block-size", "32", "--batch-size", "4",
-        "--vocab-size", "512", "--steps", "12", "--log-interval", "2", "--resume-steps", "3", "--rounds", "2",
-        "--ref-steps", "2", "--compile-backend", "eager", "--budget-s", "240"]
+        "--vocab-size", "512", "--steps", "6", "--log-interval", "2", "--measure-from", "2", "--resume-steps", "2",
+        "--rounds", "2", "--ref-steps", "2", "--compile-backend", "eager", "--budget-s", "240"]
 
 
 def gpu_sh(out: Path, *args: str) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def test_every_part_runs_at_tiny_size_and_the_summary_reports_it(tmp_path):
     assert parts["shards"]["writer"] == "pipeline.shard_format.write_shard_dir" and not parts["shards"]["beam_imported"]
     for mode in ("compiled", "eager"):
         assert summary["tokens_per_s"][mode] > 0 and 0 < summary["mfu"][mode] < 1
-        assert parts[f"train_{mode}"]["measured_steps"] == [11, 12] and parts[f"train_{mode}"]["peak_rss_mib"] > 0
+        assert parts[f"train_{mode}"]["measured_steps"] == [3, 6] and parts[f"train_{mode}"]["peak_rss_mib"] > 0
     assert summary["graph_breaks"] == 0 and parts["train_compiled"]["graphs"] >= 1
     assert set(summary["ratio_vs_nanogpt"]) == {"ours", "ours_loss_chunk_16"}
     assert all(ratio > 0 for ratio in summary["ratio_vs_nanogpt"].values())
