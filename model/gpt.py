@@ -293,15 +293,15 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             grad_logits *= valid[start:start + chunk].unsqueeze(1)
             grad_hidden[start:start + chunk] = grad_logits @ weight
             grad_weight += grad_logits.t() @ rows
-        count = valid.sum()  # 0 gives nan, as F.cross_entropy does
+        count = valid.sum()
         ctx.save_for_backward(grad_hidden, grad_weight, count)
         ctx.weight_dtype = weight.dtype
-        return loss / count
+        return loss / count  # nan without a valid target, as F.cross_entropy gives
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):
         grad_hidden, grad_weight, count = ctx.saved_tensors
-        scale = grad_loss / count
+        scale = grad_loss / count.clamp(min=1)  # no valid target: zero gradients (and a nan loss), as plain
         return grad_hidden * scale, (grad_weight * scale).to(ctx.weight_dtype), None, None
 
 

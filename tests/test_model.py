@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model import GPT, PRESETS, GPTConfig, load_safetensors, save_safetensors
-from model.gpt import sdpa_preflight
+from model.gpt import chunked_loss, sdpa_preflight
 from tests.train_shards import BYTE_VOCAB, byte_documents
 
 
@@ -154,6 +154,15 @@ def test_chunked_loss_matches_plain_loss_and_gradients():
         assert torch.allclose(p.grad, q.grad, rtol=0, atol=1e-12), name
     with torch.no_grad():  # evaluation takes the gradient-free path
         assert abs(chunked(x, y)[1].item() - plain_loss.item()) < 1e-12
+
+
+def test_chunked_loss_of_an_all_ignored_batch_is_nan_with_zero_gradients_as_plain():
+    # as F.cross_entropy does: a micro-batch of masked targets (fine-tuning prompts) must not poison the weights
+    hidden = torch.randn(6, 4, requires_grad=True)
+    weight = torch.randn(10, 4, requires_grad=True)
+    loss = chunked_loss(hidden, weight, torch.full((6,), -1), chunk=4)
+    loss.backward()
+    assert loss.isnan() and not hidden.grad.any() and not weight.grad.any()
 
 
 def test_chunked_loss_under_bf16_autocast_stays_close_to_plain():
