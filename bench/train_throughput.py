@@ -36,8 +36,15 @@ from train.data import TrainLoader
 
 ROOT = Path(__file__).resolve().parents[1]
 BYTE_EOT = 256
-# Dense bf16 peak of common accelerators, for MFU (override with --peak-tflops).
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
+# Dense (not sparse) bf16 tensor-core peak in TFLOP/s by device-name fragment, most specific first: MFU is
+# measured against this (override with --peak-tflops for anything not listed).
+PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.5), ("H200", 989.5),
+                    ("H800", 989.5), ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0))
+
+
+def peak_bf16_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak the device name implies (H100 SXM names say "HBM3", PCIe ones "PCIe")."""
+    return next((peak for fragment, peak in PEAK_BF16_TFLOPS if fragment in device_name), None)
 
 
 def sample_corpus_bytes() -> list[np.ndarray]:
@@ -73,6 +80,34 @@ def rss_kib() -> dict[str, int]:
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def timed_steps(model, optimizer, next_batch, steps: int, autocast, device: torch.device) -> float:
+    """Tokens per second of `steps` full training steps (batch, forward, backward, clip, AdamW)."""
+    sync(device)
+    start = time.perf_counter()
+    tokens = 0
+    for _ in range(steps):
+        x, y = next_batch()
+        with autocast:
+            _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += x.numel()
+    sync(device)
+    return tokens / (time.perf_counter() - start)
+
+
+def reference_batches(shard, block_size: int, batch_size: int, device: torch.device):
+    """nanoGPT's get_batch on one shard's tokens, moved to the device the way nanoGPT does."""
+    def next_batch():
+        x, y = get_batch(shard.bin_path, shard.header.dtype, HEADER_BYTES, block_size, batch_size)
+        if device.type == "cuda":
+            return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+        return x, y
+    return next_batch
 
 
 def main(argv=None) -> int:
@@ -119,35 +154,14 @@ def main(argv=None) -> int:
         ours_step_model = torch.compile(ours) if args.compile else ours
         ref_step_model = torch.compile(ref) if args.compile else ref
 
-        def ours_batch():
-            return loader.next_batch()
-
-        def ref_batch():
-            x, y = get_batch(shard.bin_path, shard.header.dtype, HEADER_BYTES, args.block_size, args.batch_size)
-            if device.type == "cuda":
-                return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-            return x, y
-
-        def timed_steps(model, optimizer, next_batch, steps) -> float:
-            sync(device)
-            start = time.perf_counter()
-            for _ in range(steps):
-                x, y = next_batch()
-                with autocast:
-                    _, loss = model(x, y)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            sync(device)
-            return steps * args.batch_size * args.block_size / (time.perf_counter() - start)
-
+        ours_batch = loader.next_batch
+        ref_batch = reference_batches(shard, args.block_size, args.batch_size, device)
         for model, opt, batch in ((ours_step_model, ours_opt, ours_batch), (ref_step_model, ref_opt, ref_batch)):
-            timed_steps(model, opt, batch, 3)  # warm-up (and compilation)
+            timed_steps(model, opt, batch, 3, autocast, device)  # warm-up (and compilation)
         ours_rates, ref_rates = [], []
         for _ in range(args.rounds):
-            ours_rates.append(timed_steps(ours_step_model, ours_opt, ours_batch, args.steps))
-            ref_rates.append(timed_steps(ref_step_model, ref_opt, ref_batch, args.steps))
+            ours_rates.append(timed_steps(ours_step_model, ours_opt, ours_batch, args.steps, autocast, device))
+            ref_rates.append(timed_steps(ref_step_model, ref_opt, ref_batch, args.steps, autocast, device))
         ours_tps, ref_tps = statistics.median(ours_rates), statistics.median(ref_rates)
         results["params_M"] = round(ours.num_params() / 1e6, 2)
         results["train_tokens_per_s"] = {"ours": round(ours_tps), "nanogpt_reference": round(ref_tps),
@@ -158,7 +172,7 @@ def main(argv=None) -> int:
                                          "rounds_ours": [round(r) for r in ours_rates],
                                          "rounds_reference": [round(r) for r in ref_rates]}
         if device.type == "cuda":
-            peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in results["device"]), None)
+            peak = args.peak_tflops or peak_bf16_tflops(results["device"])
             if peak:
                 flops = ours.flops_per_token()
                 results["mfu"] = {"ours": round(ours_tps * flops / (peak * 1e12), 4),

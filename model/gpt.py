@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # Model shapes by name. "tiny" and "mini" train on a laptop CPU; "gpt2" is GPT-2 small (124M parameters
 # with GPT-2's 50257-token vocabulary).
@@ -32,6 +33,16 @@ PRESETS: dict[str, dict[str, int]] = {
 # are masked out when sampling.
 VOCAB_MULTIPLE = 64
 
+# `sdpa_backend` names: "auto" lets torch pick per call; the others pin one kernel (and fail loudly where
+# it cannot run our layout, rather than silently falling back to a slower one).
+SDPA_BACKENDS: dict[str, SDPBackend | None] = {
+    "auto": None,
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "math": SDPBackend.MATH,
+}
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -42,8 +53,17 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = True
+    # Speed switches; neither changes what the model computes, only how.
+    # loss_chunk > 0: the training loss runs over this many rows of logits at a time and never holds the
+    # whole (batch * block_size, vocab) logits matrix; forward then returns no logits (see chunked_loss).
+    loss_chunk: int = 0
+    sdpa_backend: str = "auto"  # one of SDPA_BACKENDS
 
     def __post_init__(self):
+        if self.sdpa_backend not in SDPA_BACKENDS:
+            raise ValueError(f"sdpa_backend must be one of {', '.join(SDPA_BACKENDS)}; got {self.sdpa_backend!r}")
+        if self.loss_chunk < 0:
+            raise ValueError(f"loss_chunk must not be negative, got {self.loss_chunk}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -61,22 +81,53 @@ class GPTConfig:
         return cls(vocab_size=vocab_size, **{**PRESETS[name], **overrides})
 
 
+def split_heads(qkv: torch.Tensor, n_head: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B, T, 3C) -> q, k, v, each (B, n_head, T, head_dim): strided views, no copy. This is the layout
+    every SDPA call sees, so `sdpa_preflight` tests kernels on exactly this."""
+    batch, seq, three_c = qkv.shape
+    return qkv.view(batch, seq, 3, n_head, three_c // (3 * n_head)).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, backend: str, dropout_p: float) -> torch.Tensor:
+    """Causal attention through the named SDPA backend ("auto": torch's own choice per call)."""
+    if SDPA_BACKENDS[backend] is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
+    with sdpa_kernel(SDPA_BACKENDS[backend]):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout_p)
+
+
+def sdpa_preflight(device: str | torch.device, dtype: torch.dtype, n_head: int = 12, head_dim: int = 64,
+                   seq: int = 1024, batch: int = 2) -> dict[str, str]:
+    """Which SDPA backends run our attention (forward and backward, this layout and dtype) on `device`:
+    {backend: "ok" or the first line of its error}."""
+    report = {}
+    for name in SDPA_BACKENDS:
+        if name == "auto":
+            continue
+        qkv = torch.randn(batch, seq, 3 * n_head * head_dim, device=device, dtype=dtype, requires_grad=True)
+        try:
+            attention(*split_heads(qkv, n_head), name, 0.0).sum().backward()
+            report[name] = "ok"
+        except RuntimeError as e:
+            report[name] = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    return report
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.n_head = config.n_head
         self.dropout = config.dropout
+        self.sdpa_backend = config.sdpa_backend
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq, channels = x.shape
-        # (B, T, 3C) -> three (B, n_head, T, head_dim) tensors
-        q, k, v = self.c_attn(x).view(batch, seq, 3, self.n_head, channels // self.n_head).permute(2, 0, 3, 1, 4)
+        q, k, v = split_heads(self.c_attn(x), self.n_head)
         # Flash / memory-efficient kernels where the device has them; never materializes the T x T mask.
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = attention(q, k, v, self.sdpa_backend, self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(batch, seq, channels)
         return self.resid_dropout(self.c_proj(y))
 
@@ -155,7 +206,8 @@ class GPT(nn.Module):
         return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * c.block_size
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """Return (logits, loss). Without targets only the last position's logits are computed."""
+        """Return (logits, loss). Without targets only the last position's logits are computed; with
+        targets and `loss_chunk` set, logits is None (the loss never holds them all at once)."""
         seq = idx.size(1)
         if seq > self.config.block_size:
             raise ValueError(f"sequence of {seq} tokens is longer than block_size {self.config.block_size}")
@@ -166,6 +218,9 @@ class GPT(nn.Module):
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, [-1], :]), None
+        if self.config.loss_chunk:
+            return None, chunked_loss(x.reshape(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1),
+                                      self.config.loss_chunk)
         logits = self.lm_head(x)
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
@@ -209,6 +264,55 @@ class GPT(nn.Module):
                 if bool(finished.all()):
                     break
         return idx
+
+
+class ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of `hidden @ weight.T` against `targets` (-1: ignored), a chunk of rows at a time.
+
+    The forward pass also computes both gradients, chunk by chunk, so that neither pass holds more than
+    one (chunk, vocab) block of logits, and the output layer is not run a second time in backward, which
+    only scales the stored gradients. For GPT-2 124M at batch 16 x 1024 the plain path keeps 16384 x 50304
+    logits (1.6 GB in bf16) plus their float32 log-softmax for backward; a 2048-row chunk is an eighth.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int):
+        valid = targets != -1
+        loss = torch.zeros((), device=hidden.device, dtype=torch.promote_types(hidden.dtype, torch.float32))
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight, dtype=loss.dtype)  # summed over chunks at float32 or better
+        for start in range(0, hidden.size(0), chunk):
+            rows, rows_targets = hidden[start:start + chunk], targets[start:start + chunk]
+            # Under autocast the matmuls here run in bf16, as the plain path's do; softmax in float32 at least.
+            logits = F.linear(rows, weight)
+            logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+            loss += F.cross_entropy(logits, rows_targets, ignore_index=-1, reduction="sum")
+            # d(sum of losses)/d(logits) = softmax - one_hot(target), zero on ignored rows
+            grad_logits = torch.softmax(logits, dim=-1)
+            grad_logits[torch.arange(rows.size(0), device=rows.device), rows_targets.clamp(min=0)] -= 1
+            grad_logits *= valid[start:start + chunk].unsqueeze(1)
+            grad_hidden[start:start + chunk] = grad_logits @ weight
+            grad_weight += grad_logits.t() @ rows
+        count = valid.sum()
+        ctx.save_for_backward(grad_hidden, grad_weight, count)
+        ctx.weight_dtype = weight.dtype
+        return loss / count  # nan without a valid target, as F.cross_entropy gives
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):
+        grad_hidden, grad_weight, count = ctx.saved_tensors
+        scale = grad_loss / count.clamp(min=1)  # no valid target: zero gradients (and a nan loss), as plain
+        return grad_hidden * scale, (grad_weight * scale).to(ctx.weight_dtype), None, None
+
+
+def chunked_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Mean cross-entropy of the output layer over (N, C) `hidden`, `chunk` rows of logits at a time."""
+    if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
+        return ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk)
+    # evaluation: no gradients to prepare, only the per-chunk losses
+    total = sum(F.cross_entropy(F.linear(hidden[i:i + chunk], weight), targets[i:i + chunk],
+                                ignore_index=-1, reduction="sum") for i in range(0, hidden.size(0), chunk))
+    return total / (targets != -1).sum()
 
 
 def fused_adamw_supported(device_type: str) -> bool:

@@ -1,4 +1,5 @@
-"""Export a trained GPT to Hugging Face's GPT-2 format (`GPT2LMHeadModel.from_pretrained(dir)` loads it).
+"""Export a trained GPT to Hugging Face's GPT-2 format, with its tokenizer beside it, so that
+`AutoTokenizer.from_pretrained(dir)` and `AutoModelForCausalLM.from_pretrained(dir)` both load the folder.
 
 Needs the optional `hf` extra (`pip install webcorpus-gpt[hf]`, i.e. `transformers`).
 """
@@ -12,6 +13,8 @@ from model.gpt import GPT
 
 # GPT-2 stores these four projections as `Conv1D`, whose weight is the transpose of nn.Linear's.
 _TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+# Our vocabulary-sized matrices, padded to a multiple of 64 rows for speed; the export keeps the real rows.
+_VOCAB_ROWS = ("transformer.wte.weight", "lm_head.weight")
 
 
 class HFExportError(RuntimeError):
@@ -19,30 +22,41 @@ class HFExportError(RuntimeError):
 
 
 def to_hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
+    """GPT-2's tensors for our weights: the true vocabulary's rows only (padded ids then carry no
+    probability at all), and zero biases where the model was trained without them (the same function)."""
     state = {}
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu()
-        state[name] = tensor.t().contiguous() if name.endswith(_TRANSPOSED) else tensor.clone()
+        if name.endswith(_TRANSPOSED):
+            tensor = tensor.t()
+        elif name in _VOCAB_ROWS:
+            tensor = tensor[:model.config.vocab_size]
+        state[name] = tensor.contiguous().clone()
+    if not model.config.bias:
+        for name, tensor in list(state.items()):
+            if name.endswith(".weight") and not name.startswith(("transformer.wte", "transformer.wpe", "lm_head")):
+                width = tensor.size(-1) if name.endswith(_TRANSPOSED) else tensor.size(0)
+                state[name.removesuffix(".weight") + ".bias"] = torch.zeros(width, dtype=tensor.dtype)
     return state
 
 
-def export_hf(model: GPT, out_dir: str | Path, eot_id: int | None = None) -> Path:
-    """Write `config.json` and `model.safetensors` for transformers' GPT2LMHeadModel into out_dir.
-
-    `eot_id`, the tokenizer's end-of-text id, becomes GPT-2's bos/eos token (GPT-2 uses one id for both)."""
+def export_hf(model: GPT, out_dir: str | Path, tokenizer=None) -> Path:
+    """Write `config.json` and `model.safetensors` for transformers' GPT2LMHeadModel into out_dir, and with
+    a `tokenizer` (ours), its Hugging Face files too; its end-of-text id becomes GPT-2's bos/eos/pad id."""
     try:
         from transformers import GPT2Config, GPT2LMHeadModel
     except ImportError:
         raise HFExportError("exporting to Hugging Face format needs transformers: "
                             "pip install 'webcorpus-gpt[hf]'") from None
     c = model.config
-    if not c.bias:
-        raise HFExportError("GPT-2 format needs bias=True; this model was trained without biases")
+    eot_id = tokenizer.eot_id if tokenizer is not None else None
+    if tokenizer is not None and tokenizer.vocab_size != c.vocab_size:
+        raise HFExportError(f"the tokenizer has {tokenizer.vocab_size} tokens, the model {c.vocab_size}")
     hf_config = GPT2Config(
-        vocab_size=c.padded_vocab_size, n_positions=c.block_size, n_embd=c.n_embd, n_layer=c.n_layer,
+        vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd, n_layer=c.n_layer,
         n_head=c.n_head, activation_function="gelu", layer_norm_epsilon=1e-5,
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=True,
-        bos_token_id=eot_id, eos_token_id=eot_id,
+        bos_token_id=eot_id, eos_token_id=eot_id, pad_token_id=eot_id,
     )
     hf_model = GPT2LMHeadModel(hf_config)
     missing, unexpected = hf_model.load_state_dict(to_hf_state_dict(model), strict=False)
@@ -53,4 +67,9 @@ def export_hf(model: GPT, out_dir: str | Path, eot_id: int | None = None) -> Pat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hf_model.save_pretrained(out)
+    if tokenizer is not None:
+        from tokenizer.hf_export import hf_tokenizer_files
+
+        for name, content in hf_tokenizer_files(tokenizer).items():
+            (out / name).write_bytes(content)
     return out

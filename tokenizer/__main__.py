@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                                              "transformers.PreTrainedTokenizerFast.from_pretrained(DIR). "
                                              "Needs the `tokenizers` package (pip install '.[hf]').")
     export.add_argument("tokenizer", help="directory written by `python -m tokenizer train`")
-    export.add_argument("--output", help="directory to write into (default: TOKENIZER/hf)")
+    export.add_argument("--output", help="directory to write into (default: TOKENIZER-hf beside the tokenizer "
+                                         "directory; the input directory itself is never written to)")
     return parser
 
 
@@ -81,13 +83,20 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_hf_output(tokenizer_dir: str) -> str:
+    """TOK -> TOK-hf beside it (`.` and `tok/` included: the name is taken from the absolute path)."""
+    if "://" in tokenizer_dir:
+        return tokenizer_dir.rstrip("/") + "-hf"
+    return os.path.abspath(tokenizer_dir) + "-hf"
+
+
 def run_export(args: argparse.Namespace) -> int:
-    from pipeline.fileio import join, output_dir_problem
+    from pipeline.fileio import output_dir_problem
     from tokenizer.hf_export import export_hf
     from tokenizer.model import Tokenizer
 
-    output = args.output or join(args.tokenizer, "hf")
-    problem = output_dir_problem(output, [])  # TOK/hf, the default, lies inside its input on purpose
+    output = args.output or default_hf_output(args.tokenizer)
+    problem = output_dir_problem(output, [args.tokenizer])
     if problem:
         return fail("tokenizer export-hf", problem, USAGE_ERROR)
     export_hf(Tokenizer.load(args.tokenizer), output)

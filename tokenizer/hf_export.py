@@ -66,10 +66,9 @@ def build_hf_tokenizer(tokenizer: Tokenizer):
     return hf
 
 
-def export_hf(tokenizer: Tokenizer, output_dir: str) -> None:
-    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into `output_dir`."""
-    from pipeline.fileio import atomic_write, join
-
+def hf_tokenizer_files(tokenizer: Tokenizer) -> dict[str, bytes]:
+    """The contents of tokenizer.json, tokenizer_config.json and special_tokens_map.json (Beam-free, so
+    that `train export` can put them beside the model where Beam is not installed)."""
     hf = build_hf_tokenizer(tokenizer)
     sp = tokenizer.processor
     unk = sp.id_to_piece(sp.unk_id())
@@ -78,6 +77,16 @@ def export_hf(tokenizer: Tokenizer, output_dir: str) -> None:
     config = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": tokenizer.eot_token, "unk_token": unk,
               "additional_special_tokens": extra, "clean_up_tokenization_spaces": False,
               "model_max_length": 1 << 30, "sentencepiece_model_sha256": tokenizer.model_sha256}
-    atomic_write(join(output_dir, "tokenizer.json"), hf.to_str(pretty=True).encode("utf-8"))
+    files = {"tokenizer.json": hf.to_str(pretty=True).encode("utf-8")}
     for name, content in (("tokenizer_config.json", config), ("special_tokens_map.json", special_map)):
-        atomic_write(join(output_dir, name), (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+        files[name] = (json.dumps(content, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return files
+
+
+def export_hf(tokenizer: Tokenizer, output_dir: str) -> None:
+    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into `output_dir`
+    (any Beam FileSystems path)."""
+    from pipeline.fileio import atomic_write, join
+
+    for name, content in hf_tokenizer_files(tokenizer).items():
+        atomic_write(join(output_dir, name), content)

@@ -144,7 +144,7 @@ def run_export(argv: list[str]) -> int:
     from train.sample import TOKENIZER_DIR, load_model, load_tokenizer, run_dir_of
 
     tokenizer_dir = run_dir_of(args.checkpoint) / TOKENIZER_DIR
-    eot_id = load_tokenizer(tokenizer_dir).eot_id if tokenizer_dir.is_dir() else None
+    tokenizer = load_tokenizer(tokenizer_dir) if tokenizer_dir.is_dir() else None
     model = load_model(args.checkpoint)
     out = Path(args.output)
     # Exported into a hidden directory beside the output, then each file published whole: a full disk
@@ -158,7 +158,7 @@ def run_export(argv: list[str]) -> int:
         pass
     try:
         try:
-            export_hf(model, staging, eot_id=eot_id)
+            export_hf(model, staging, tokenizer=tokenizer)
         except HFExportError:
             raise
         except Exception as e:  # transformers and safetensors wrap a full disk in their own error types
@@ -167,7 +167,7 @@ def run_export(argv: list[str]) -> int:
             durable_write(out / item.name, lambda tmp: os.replace(item, tmp))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    print(f"exported GPT-2 format model to {out}")
+    print(f"exported GPT-2 format model{' and tokenizer' if tokenizer else ''} to {out}")
     return 0
 
 
