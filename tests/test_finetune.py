@@ -12,7 +12,7 @@ from model.gpt import GPT, GPTConfig, load_safetensors, save_safetensors
 from tests.train_shards import write_tokenized_shards
 from train.__main__ import main
 from train.config import TrainConfig
-from train.finetune import FinetuneError, load_adapters, weights_file_of, file_sha256
+from train.finetune import FinetuneError, file_sha256, load_adapters, weights_file_of
 from train.finetune_sft import format_prompt
 from train.loop import train
 from train.sample import load_model
@@ -95,8 +95,9 @@ def test_classification_writes_eval_metrics_and_classifies(base, polarity, tmp_p
 def test_head_only_trains_only_the_head(base, polarity, tmp_path):
     out = tmp_path / "head"
     assert run("finetune-cls", "--checkpoint", base, "--data", polarity / "train.jsonl", "--out", out,
-               "--trainable", "head", *FAST) == 0
+               "--val", polarity / "test.jsonl", "--trainable", "head", *FAST) == 0
     result = json.loads((out / "eval.json").read_text())
+    assert result["val"]["count"] == 10 and "test" not in result  # the given val file, all of --data trained on
     assert result["trainable_params"] == 64 * 2 + 2  # n_embd x labels + bias
     start, tuned = load_model(base), load_safetensors(out / "model.safetensors")
     assert all(torch.equal(tuned.state_dict()[k], v) for k, v in start.state_dict().items())

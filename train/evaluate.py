@@ -3,7 +3,9 @@
 Every val shard is cut into windows of block_size + 1 tokens as the trainer cuts them, each token a
 target once (a shard's last few tokens that fill no window are left out). Bits per byte divides the
 total loss in bits by the UTF-8 bytes those targets decode to, so it compares models whose tokenizers
-differ: a tokenizer with longer tokens has fewer, harder targets over the same bytes.
+differ: a tokenizer with longer tokens has fewer, harder targets over the same bytes. Each window is
+decoded on its own, so a character whose byte-fallback tokens straddle two windows counts as the
+replacement characters it decodes to there (a few bytes per window at most).
 """
 from __future__ import annotations
 

@@ -435,7 +435,7 @@ def finetune(task: Task, config: FinetuneConfig, start: StartingPoint, run_dir: 
         ckpt.save_checkpoint(run_dir, at_step, state, config.keep_last, best_step)
 
     model.train()
-    last_time, last_step, tokens = time.perf_counter(), step, 0
+    last_time, tokens = time.perf_counter(), 0
     while step < config.max_steps:
         batch = task.batch(order.next_batch(), device)
         with autocast:
@@ -470,7 +470,7 @@ def finetune(task: Task, config: FinetuneConfig, start: StartingPoint, run_dir: 
         if is_best or step == config.max_steps or (config.ckpt_interval and step % config.ckpt_interval == 0):
             save(step)
         if log_now or eval_now:
-            last_time, last_step, tokens = time.perf_counter(), step, 0
+            last_time, tokens = time.perf_counter(), 0
     metrics.close()
     tensorboard.close()
     plot_losses(run_dir / METRICS_FILE, run_dir / PLOT_FILE)
