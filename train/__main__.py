@@ -1,4 +1,5 @@
-"""Command line: `python -m train`, `python -m train sample`, `python -m train export`."""
+"""Command line: `python -m train`, `python -m train sample`, `python -m train export`, and the commands
+after pretraining (train/finetune_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,18 @@ from pathlib import Path
 
 from train.config import TrainConfig
 
+# Run as `python -m train`, this file is the module `__main__`; registering it under its package name too
+# lets train.finetune_cli import UsageError from here and have main() below catch it.
+sys.modules.setdefault("train.__main__", sys.modules[__name__])
+
 TRAIN_USAGE = """python -m train --data SHARDS --out RUN [--config FILE] [--resume] [--KEY VALUE ...]
        python -m train sample --checkpoint RUN [--prompt TEXT] [--max-new-tokens N]
-       python -m train export --checkpoint RUN --output DIR"""
+       python -m train export --checkpoint RUN --output DIR
+       python -m train eval --checkpoint RUN --data SHARDS
+       python -m train finetune-cls --checkpoint RUN --data FILE --out RUN2 [--test FILE] [--KEY VALUE ...]
+       python -m train classify --checkpoint RUN2 --input FILE | --text TEXT
+       python -m train finetune-sft --checkpoint RUN --data FILE --out RUN3 [--KEY VALUE ...]
+       python -m train import-hf DIR --out RUN [--tokenizer TOK]"""
 
 
 class UsageError(Exception):
@@ -117,17 +127,18 @@ def run_sample(argv: list[str]) -> int:
     if not (math.isfinite(args.temperature) and args.temperature >= 0):  # nan compares false both ways
         raise UsageError(f"--temperature must be a finite number >= 0 (0 picks the likeliest token), "
                          f"got {args.temperature}")
-    from train.sample import TOKENIZER_DIR, generate_text, load_model, load_tokenizer, run_dir_of
+    from train.sample import TOKENIZER_DIR, generate_text, load_model, load_tokenizer, prompt_for, run_dir_of
 
     tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run_dir_of(args.checkpoint) / TOKENIZER_DIR
     if not tokenizer_dir.is_dir():
         raise UsageError(f"no tokenizer at {tokenizer_dir}; pass --tokenizer DIR")
     tokenizer = load_tokenizer(tokenizer_dir)
     model = load_model(args.checkpoint, args.device)
+    prompt = prompt_for(args.checkpoint, args.prompt)
     for k in range(args.num_samples):
-        text = generate_text(model, tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+        text = generate_text(model, tokenizer, prompt, args.max_new_tokens, args.temperature,
                              args.top_k, args.seed + k)
-        print(args.prompt + text)
+        print(prompt + text)
         if args.num_samples > 1:
             print("-" * 40)
     return 0
@@ -173,7 +184,9 @@ def run_export(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"sample": run_sample, "export": run_export}
+    from train.finetune_cli import COMMANDS as AFTER_PRETRAINING
+
+    commands = {"sample": run_sample, "export": run_export, **AFTER_PRETRAINING}
     command = commands.get(argv[0]) if argv else None
     from model.hf_export import HFExportError
     from pipeline.shard_format import ShardFormatError

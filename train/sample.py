@@ -41,6 +41,10 @@ def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> GP
         return load_safetensors(path, device).eval()
     else:
         state = ckpt.load_checkpoint(path, required=ckpt.MODEL_KEYS)
+    if "finetune" in state:  # a run of finetune-cls / finetune-sft: its GPT, LoRA merged in
+        from train.finetune import merged_backbone
+
+        return merged_backbone(state).to(device).eval()
     try:
         model = GPT(GPTConfig(**state["model_config"]))
         model.load_state_dict(state["model"])
@@ -66,3 +70,15 @@ def generate_text(model: GPT, tokenizer, prompt: str, max_new_tokens: int, tempe
     if tokenizer.eot_id in new:
         new = new[:new.index(tokenizer.eot_id)]
     return tokenizer.decode(new)
+
+
+def prompt_for(checkpoint: str | Path, prompt: str) -> str:
+    """The prompt as the run's model expects it: an instruction-tuned run's template around it, else as it is."""
+    from train.finetune import finetune_record
+
+    record = finetune_record(checkpoint)
+    if record and record["task"] == "instruction" and prompt:
+        from train.finetune_sft import format_prompt
+
+        return format_prompt(prompt)
+    return prompt
