@@ -37,7 +37,8 @@ class _ApplyJudge(beam.DoFn):
         if verdict.keep:
             yield {**doc, **verdict.signals}
         else:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, self._stage, verdict.reason, **verdict.signals))
+            yield beam.pvalue.TaggedOutput(
+                REJECTED, rejection(doc, self._stage, verdict.reason, **verdict.rejection_fields()))
 
 
 class JudgeStage(beam.PTransform):
