@@ -13,6 +13,7 @@ from pipeline.stages.read import ReadSources
 from pipeline.stages.summarize import Summarize
 from pipeline.stages.unique_ids import UniqueIds
 from pipeline.stages.write import WriteJsonlShards
+from pipeline.stats import describe_run
 
 
 def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_dir: str) -> None:
@@ -37,4 +38,4 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten()
     docs | "WriteCleaned" >> WriteJsonlShards(join(out_dir, "cleaned"), config.output.num_shards, drop_fields=("html",))
     rejected | "WriteRejected" >> WriteJsonlShards(join(out_dir, "rejected"), config.output.num_shards)
-    flows | "Summarize" >> Summarize(out_dir, [name for name in flows if name != "read"])
+    flows | "Summarize" >> Summarize(out_dir, [name for name in flows if name != "read"], describe_run(sources, config))

@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 import pytest
 
 from pipeline import stats as tally
-from pipeline.report import render_report
+from pipeline.report import OutputSample, render_report
 
 
 def _tallies():
@@ -16,6 +16,10 @@ def _tallies():
         (tally.REASON, "lang_not_wanted", 3), (tally.REASON, "near_duplicate", 1),
         (tally.KEPT_LANG, "en", 6), (tally.DROPPED_LANG, "zh", 3),
         (tally.FAILED_URL, "http://127.0.0.1:1/x.warc.gz", "HTTP 500"),
+        (tally.SOURCE_KEPT, "a.warc.gz", 6),
+        (tally.SOURCE_REASON, ("a.warc.gz", "lang_not_wanted"), 3), (tally.SOURCE_REASON, ("a.warc.gz", "read_error"), 1),
+        (tally.SOURCE_REASON, ("b.jsonl", "near_duplicate"), 1),
+        (tally.SOURCE_REASON, ("http://127.0.0.1:1/x.warc.gz", "download_failed"), 1),
     ]
 
 
@@ -31,6 +35,15 @@ def test_assemble_stats_obeys_invariant_and_funnel():
     json.dumps(stats)
 
 
+def test_per_source_counts_add_up_to_the_run():
+    stats = tally.assemble_stats(_tallies(), ["lang", "dedup"])
+    assert stats["sources"]["a.warc.gz"] == {"input_docs": 10, "kept_docs": 6,
+                                             "rejected": {"lang_not_wanted": 3, "read_error": 1}}
+    assert stats["sources"]["b.jsonl"] == {"input_docs": 1, "kept_docs": 0, "rejected": {"near_duplicate": 1}}
+    assert sum(s["input_docs"] for s in stats["sources"].values()) == stats["input_docs"]
+    assert sum(s["kept_docs"] for s in stats["sources"].values()) == stats["kept_docs"]
+
+
 def test_invariant_violation_is_caught():
     broken = _tallies() + [(tally.REASON, "quality_low", 1)]
     with pytest.raises(AssertionError, match="accounting"):
@@ -40,7 +53,7 @@ def test_invariant_violation_is_caught():
 def test_report_is_self_contained_html_with_escaped_examples():
     stats = tally.assemble_stats(_tallies(), ["lang", "dedup"])
     examples = {"near_duplicate": [{"id": "a", "url": "http://x", "duplicate_of": "b", "text": "<script>alert(1)</script>"}]}
-    page = render_report(stats, examples)
+    page = render_report(stats, OutputSample(rejected_examples=examples))
     HTMLParser().feed(page)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "http://" not in page.replace("http://x", "").replace("http://127.0.0.1:1/x.warc.gz", "")

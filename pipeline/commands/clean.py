@@ -9,6 +9,7 @@ import time
 from pipeline import config_io
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig
+from pipeline.report import write_report
 from pipeline.fileio import delete_unlisted, join, read_bytes, remove_temporary_files
 from pipeline.runner import make_pipeline, unknown_beam_flags
 from pipeline.sources import SourceError, expand_sources
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
+        write_report(out_dir)
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:

@@ -24,10 +24,11 @@ def describe(decision: dict[str, Any]) -> str:
     """One line for a decision as written in a rejection record: "word_count 31 < 50"."""
     if "threshold" not in decision:
         return f"{decision['signal']} {decision['op']} {decision.get('value')!r}"
-    return f"{decision['signal']} {_number(decision.get('value'))} {decision['op']} {_number(decision['threshold'])}"
+    return f"{decision['signal']} {format_value(decision.get('value'))} {decision['op']} {format_value(decision['threshold'])}"
 
 
-def _number(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A value or threshold as a decision shows it: 0.41, 50, de,en."""
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
     return f"{value:g}" if isinstance(value, float) else str(value)
