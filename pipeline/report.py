@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import re
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 from pipeline.cli import first_line
 from pipeline.hashing import stable_hash
+from pipeline.stages.dedup import EXACT_DUPLICATE, NEAR_DUPLICATE
 from pipeline.text.verdict import describe, format_value
 
 SNIPPET_CHARS = 300
@@ -35,6 +37,7 @@ KEPT_EXAMPLE_LANGS = 8
 VALUES_PER_SIGNAL = 2000
 HISTOGRAM_BINS = 24
 SOURCES_SHOWN = 50
+LANGUAGES_SHOWN = 25
 INPUTS_SHOWN = 20
 _EXAMPLE_FIELDS = ("id", "source", "url", "stage", "reason", "decision", "duplicate_of", "error", "lang")
 _NO_LANG = "(none)"
@@ -42,10 +45,10 @@ _NO_LANG = "(none)"
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ddd}h3{font-size:1em}
-table{border-collapse:collapse;width:100%}td,th{padding:.25em .6em;text-align:right;border-bottom:1px solid #eee;
-overflow-wrap:anywhere}td:first-child,th:first-child{text-align:left}
+table{border-collapse:collapse;width:100%}td,th{padding:.25em .6em;text-align:right;border-bottom:1px solid #eee}
+td:first-child,th:first-child{text-align:left}td.path{word-break:break-all;width:45%}
 .bar{background:#4a7bd0;height:.9em;display:inline-block}.drop{background:#d0704a}
-.num{font-variant-numeric:tabular-nums}.cell{width:35%;text-align:left}.left{text-align:left}
+.num{font-variant-numeric:tabular-nums;white-space:nowrap}.cell{width:35%;text-align:left}.left{text-align:left}
 blockquote{margin:.3em 0 .8em;padding:.4em .8em;background:#f6f6f6;border-left:3px solid #d0704a;
 white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}blockquote.kept{border-left-color:#4a7bd0}
 .muted{color:#777}.meta{overflow-wrap:anywhere}code,pre{font-size:12px;background:#f6f6f6;padding:.1em .3em}
@@ -181,7 +184,7 @@ def _records(out_dir: str, folder: str) -> Iterator[dict]:
                 for line_number, line in enumerate(iter(f.readline, b""), 1):
                     if line.strip():
                         yield json.loads(line)
-        except (OSError, EOFError, ValueError) as error:
+        except (OSError, EOFError, ValueError, zlib.error) as error:
             raise ReportError(f"cannot read {path} (after line {line_number}): {first_line(error)}") from None
 
 
@@ -250,7 +253,7 @@ def _reasons(stats: dict[str, Any], sample: OutputSample) -> str:
         if reason in sample.rejected_examples:
             name = f"<a href='#{_anchor(reason)}'>{name}</a>"
         rule = sample.rules.get(reason)
-        threshold = escape(_rule_text(rule)) if rule else ""
+        threshold = escape(_rule_text(rule) if rule else _duplicate_rule_text(reason, stats))
         rows.append(f"<tr><td>{name}</td><td class='left decision'>{threshold}</td><td class='num'>{count:,}</td>"
                     f"<td class='num'>{100 * count / total:.1f}%</td>"
                     f"<td class='cell'>{_bars(0, count, top)}</td></tr>")
@@ -267,14 +270,16 @@ def _languages(stats: dict[str, Any]) -> str:
     if not langs:
         return "<h2>Languages</h2><p class='muted'>No language was identified (the lang stage did not run).</p>"
     top = max(kept_langs.get(lang, 0) + dropped_langs.get(lang, 0) for lang in langs) or 1
+    more = (f"<p class='muted'>… and {len(langs) - LANGUAGES_SHOWN:,} more languages (all are in stats.json).</p>"
+            if len(langs) > LANGUAGES_SHOWN else "")
     rows = "".join(
         f"<tr><td>{escape(lang)}</td><td class='num'>{kept_langs.get(lang, 0):,}</td>"
         f"<td class='num'>{dropped_langs.get(lang, 0):,}</td>"
         f"<td class='cell'>{_bars(kept_langs.get(lang, 0), dropped_langs.get(lang, 0), top)}</td></tr>"
-        for lang in langs)
+        for lang in langs[:LANGUAGES_SHOWN])
     return ("<h2 id='languages'>Languages</h2><p class='muted'>Kept: documents written to cleaned/. Dropped: "
             "removed by the language stage.</p><table><tr><th>language</th><th>kept</th>"
-            "<th>dropped by language</th><th></th></tr>" + rows + "</table>")
+            "<th>dropped by language</th><th></th></tr>" + rows + "</table>" + more)
 
 
 def _sources(stats: dict[str, Any]) -> str:
@@ -287,7 +292,7 @@ def _sources(stats: dict[str, Any]) -> str:
     for source, counts in ordered[:SOURCES_SHOWN]:
         reasons = sorted(counts["rejected"].items(), key=lambda kv: (-kv[1], kv[0]))
         reason_text = ", ".join(f"{escape(reason)} {n:,}" for reason, n in reasons)
-        rows.append(f"<tr><td>{_link_or_text(source)}</td><td class='num'>{counts['input_docs']:,}</td>"
+        rows.append(f"<tr><td class='path'>{_link_or_text(source)}</td><td class='num'>{counts['input_docs']:,}</td>"
                     f"<td class='num'>{counts['kept_docs']:,}</td><td class='left'>{reason_text}</td></tr>")
     more = (f"<p class='muted'>… and {len(ordered) - SOURCES_SHOWN:,} more files (all are in stats.json).</p>"
             if len(ordered) > SOURCES_SHOWN else "")
@@ -299,7 +304,7 @@ def _failed_downloads(stats: dict[str, Any]) -> str:
     failed = stats.get("failed_downloads") or []
     if not failed:
         return ""
-    rows = "".join(f"<tr><td>{_link_or_text(item['url'])}</td><td class='left'>{escape(str(item['error']))}</td></tr>"
+    rows = "".join(f"<tr><td class='path'>{_link_or_text(item['url'])}</td><td class='left'>{escape(str(item['error']))}</td></tr>"
                    for item in failed)
     return "<h2>Failed downloads</h2><table><tr><th>url</th><th class='left'>error</th></tr>" + rows + "</table>"
 
@@ -329,8 +334,9 @@ def _histogram(reason: str, rule: dict, kept: list[float], kept_total: int, drop
     high = max(values[int(0.99 * (len(values) - 1))], threshold) if values else threshold + 1
     if high <= low:
         low, high = low - 0.5, high + 0.5
-    pad = (high - low) * 0.04
-    low, high = low - pad, high + pad
+    # A threshold at an end of the range gets a little room, so its line stays inside the plot.
+    room = (high - low) * 0.04
+    low, high = low - room * (threshold == low), high + room * (threshold == high)
 
     def counts(sampled: list[float], total: int) -> list[float]:
         """Documents per bin, the sample scaled up to the `total` it was drawn from."""
@@ -369,7 +375,8 @@ def _histogram(reason: str, rule: dict, kept: list[float], kept_total: int, drop
            f"<text x='{left}' y='{height - 4}' font-size='10' fill='#555'>{_number(low)}</text>"
            f"<text x='{width - left}' y='{height - 4}' font-size='10' fill='#555' text-anchor='end'>"
            f"{_number(high)}</text>"
-           f"<text x='{left}' y='10' font-size='10' fill='#555'>{tallest:,.0f} docs</text></svg>")
+           f"<text x='{width - left if anchor == 'start' else left}' y='10' font-size='10' fill='#555' "
+           f"text-anchor='{'end' if anchor == 'start' else 'start'}'>{tallest:,.0f} docs</text></svg>")
     return (f"<div class='plot'><b><a href='#{_anchor(reason)}'>{escape(reason)}</a></b>: "
             f"<span class='decision'>{escape(rule['signal'])}</span>{svg}<div class='muted'>kept {kept_total:,} "
             f"(sample {len(kept):,}) · dropped {dropped_total:,} (sample {len(dropped):,})</div></div>")
@@ -551,6 +558,16 @@ def _rule_text(rule: dict) -> str:
     if "threshold" in rule:
         return f"{rule['signal']} {rule['op']} {format_value(rule['threshold'])}"
     return describe(rule)
+
+
+def _duplicate_rule_text(reason: str, stats: dict[str, Any]) -> str:
+    """Dedup's rules, which drop by a document's cluster rather than by a signal of its own."""
+    dedup = ((stats.get("run") or {}).get("config") or {}).get("dedup") or {}
+    if reason == NEAR_DUPLICATE and "threshold" in dedup:
+        return f"Jaccard ≥ {format_value(dedup['threshold'])} with a kept document"
+    if reason == EXACT_DUPLICATE:
+        return "same text as a kept document"
+    return ""
 
 
 def _anchor(reason: str) -> str:
