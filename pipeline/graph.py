@@ -38,4 +38,5 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten()
     docs | "WriteCleaned" >> WriteJsonlShards(join(out_dir, "cleaned"), config.output.num_shards, drop_fields=("html",))
     rejected | "WriteRejected" >> WriteJsonlShards(join(out_dir, "rejected"), config.output.num_shards)
-    flows | "Summarize" >> Summarize(out_dir, [name for name in flows if name != "read"], describe_run(sources, config))
+    run = describe_run(sources, config, out_dir)
+    flows | "Summarize" >> Summarize(out_dir, [name for name in flows if name != "read"], run)

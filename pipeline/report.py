@@ -105,9 +105,9 @@ def sample_outputs(out_dir: str) -> OutputSample:
             trimmed["full_text"] = record.get("text") or ""
         examples[reason].add(key, doc_id, trimmed)
         decision = record.get("decision") or {}
-        if decision:
-            sample.rules.setdefault(reason, {k: decision[k] for k in ("signal", "op", "threshold", "value")
-                                             if k in decision and (k != "value" or "threshold" not in decision)})
+        if decision:  # the rule itself: a comparison without this document's value, or what a property rule found
+            rule = {k: v for k, v in decision.items() if k != "value"} if "threshold" in decision else decision
+            sample.rules.setdefault(reason, rule)
         if _is_number(decision.get("value")) and _is_number(decision.get("threshold")):
             dropped[reason].add(key, doc_id, decision["value"])
     sample.rejected_examples = {reason: heap.items() for reason, heap in examples.items()}
@@ -304,8 +304,8 @@ def _failed_downloads(stats: dict[str, Any]) -> str:
     failed = stats.get("failed_downloads") or []
     if not failed:
         return ""
-    rows = "".join(f"<tr><td class='path'>{_link_or_text(item['url'])}</td><td class='left'>{escape(str(item['error']))}</td></tr>"
-                   for item in failed)
+    rows = "".join(f"<tr><td class='path'>{_link_or_text(item['url'])}</td>"
+                   f"<td class='left'>{escape(str(item['error']))}</td></tr>" for item in failed)
     return "<h2>Failed downloads</h2><table><tr><th>url</th><th class='left'>error</th></tr>" + rows + "</table>"
 
 
@@ -409,6 +409,12 @@ def _partner(record: dict, sample: OutputSample, stats: dict[str, Any]) -> str:
         return f"<div class='muted'>duplicate of {escape(partner_id)} (not among the kept documents)</div>"
     similarity = _jaccard(record, partner, stats)
     measured = f", Jaccard {similarity:.2f} of the texts as written" if similarity is not None else ""
+    dedup = stats["run"]["config"]["dedup"] if similarity is not None else {}
+    if similarity is not None and similarity < dedup["threshold"]:
+        why = "other documents of their cluster join them"
+        if dedup.get("line_dedup"):
+            why += ", or line dedup has since removed lines"
+        measured += f" (under {format_value(dedup['threshold'])}: {why})"
     return (f"<div class='muted'>duplicate of the kept document {escape(partner_id)}{measured}:</div>"
             f"<blockquote class='kept'>{escape(partner.get('text') or '')}</blockquote>")
 

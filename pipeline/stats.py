@@ -1,4 +1,4 @@
-"""Turn the tallies a `clean` run gathered into `stats.json` (pure; no Beam).
+"""Turn the tallies a `clean` run gathered into `stats.json` (pure; no Beam), and describe the run.
 
 The pipeline emits small `(kind, key, value)` tallies from each stage; `assemble_stats` folds them
 into one dict whose core obeys the invariant
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import logging
 import platform
 import shlex
 import sys
@@ -93,16 +94,20 @@ def assemble_stats(tallies: Iterable[tuple[str, str, Any]], stages: list[str]) -
     }
 
 
-def describe_run(sources: list[str], config: Any, argv: list[str] | None = None) -> dict[str, Any]:
+def describe_run(sources: list[str], config: Any, out_dir: str, argv: list[str] | None = None) -> dict[str, Any]:
     """What a reader of the outputs needs to reproduce them: the command line, the configuration as
-    resolved (defaults, file and overrides together), the inputs, and the versions that ran."""
+    resolved (defaults, file and overrides together), the inputs, and the versions that ran.
+
+    The outputs of the same input and options are byte-identical whatever the runner and wherever
+    they are written, so the command line leaves out Beam's options (runner, workers, project) and
+    shows the output folder as OUT."""
     argv = sys.argv if argv is None else argv
     program = argv[0] if argv else ""
     if Path(program).name == "__main__.py":  # `python -m PACKAGE` leaves the module's path in argv[0]
         program = f"python -m {Path(program).parent.name}"
     config_dict = dataclasses.asdict(config)
     return {
-        "command": " ".join([program, *map(shlex.quote, argv[1:])]).strip(),
+        "command": " ".join([program, *map(shlex.quote, _content_arguments(argv[1:], out_dir))]).strip(),
         "config": config_dict,
         "inputs": list(sources),
         "versions": {
@@ -112,6 +117,35 @@ def describe_run(sources: list[str], config: Any, argv: list[str] | None = None)
             "fasttext language model": _model_version(config_dict.get("lang", {}).get("model") or _bundled_lid_model()),
         },
     }
+
+
+def _content_arguments(args: list[str], out_dir: str) -> list[str]:
+    """`args` without Beam's own options, and with the output folder as OUT."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = options_logger.level
+    options_logger.setLevel(logging.ERROR)  # our own flags are "unparseable" to Beam, as expected
+    try:
+        beam_names = set(PipelineOptions(args).get_all_options(drop_default=True, retain_unknown_options=False))
+    finally:
+        options_logger.setLevel(level)
+    kept: list[str] = []
+    beam_value_may_follow = False
+    for arg in args:
+        if beam_value_may_follow and not arg.startswith("-"):
+            beam_value_may_follow = False
+            continue
+        beam_value_may_follow = False
+        if arg.startswith("--") and arg[2:].split("=", 1)[0].replace("-", "_") in beam_names:
+            beam_value_may_follow = "=" not in arg
+            continue
+        if arg.rstrip("/") == out_dir.rstrip("/"):
+            arg = "OUT"
+        elif arg.startswith("--output=") and arg.split("=", 1)[1].rstrip("/") == out_dir.rstrip("/"):
+            arg = "--output=OUT"
+        kept.append(arg)
+    return kept
 
 
 def _package_version(name: str) -> str:

@@ -60,8 +60,9 @@ def clean_run(tmp_path_factory):
     copy = {"id": "zz-near-copy", "text": pages[5]["text"].replace("support", "help", 1)}
     extra = [
         copy,
-        {"id": "hostile", "url": HOSTILE_URL, "text": "<script>alert('owned')</script> <img src=x onerror=alert(1)> This page "
-                                                    "is written in plain English, and it says very little."},
+        {"id": "hostile", "url": HOSTILE_URL,
+         "text": "<script>alert('owned')</script> <img src=x onerror=alert(1)> This page is written in plain English, "
+                 "and it says very little."},
         {"id": "german", "text": (SAMPLE / "text/udhr/de.txt").read_text(encoding="utf-8")[:3000]},
     ]
     inputs = root / "extra.jsonl"

@@ -1,9 +1,11 @@
+import dataclasses
 import json
 from html.parser import HTMLParser
 
 import pytest
 
 from pipeline import stats as tally
+from pipeline.config import CleanConfig
 from pipeline.report import OutputSample, render_report
 
 
@@ -17,7 +19,8 @@ def _tallies():
         (tally.KEPT_LANG, "en", 6), (tally.DROPPED_LANG, "zh", 3),
         (tally.FAILED_URL, "http://127.0.0.1:1/x.warc.gz", "HTTP 500"),
         (tally.SOURCE_KEPT, "a.warc.gz", 6),
-        (tally.SOURCE_REASON, ("a.warc.gz", "lang_not_wanted"), 3), (tally.SOURCE_REASON, ("a.warc.gz", "read_error"), 1),
+        (tally.SOURCE_REASON, ("a.warc.gz", "lang_not_wanted"), 3),
+        (tally.SOURCE_REASON, ("a.warc.gz", "read_error"), 1),
         (tally.SOURCE_REASON, ("b.jsonl", "near_duplicate"), 1),
         (tally.SOURCE_REASON, ("http://127.0.0.1:1/x.warc.gz", "download_failed"), 1),
     ]
@@ -59,3 +62,16 @@ def test_report_is_self_contained_html_with_escaped_examples():
     assert "http://" not in page.replace("http://x", "").replace("http://127.0.0.1:1/x.warc.gz", "")
     for needle in ("Funnel", "lang_not_wanted", "zh", "duplicate of b", "127.0.0.1"):
         assert needle in page
+
+
+def test_run_description_records_what_changes_the_output_and_nothing_else():
+    argv = ["/repo/pipeline/__main__.py", "clean", "--input", "a b.warc", "c.jsonl", "--output", "/data/out/",
+            "--langs", "all", "--runner", "DirectRunner", "--direct_num_workers=2", "--set", "dedup.threshold=0.7"]
+    run = tally.describe_run(["a b.warc", "c.jsonl"], CleanConfig(), "/data/out", argv)
+    # runners and output folders give byte-identical outputs, so neither is part of the record
+    assert run["command"] == "python -m pipeline clean --input 'a b.warc' c.jsonl --output OUT --langs all " \
+                             "--set dedup.threshold=0.7"
+    assert run["config"] == dataclasses.asdict(CleanConfig()) and run["inputs"] == ["a b.warc", "c.jsonl"]
+    assert set(run["versions"]) == {"python", "apache-beam", "webcorpus-gpt", "fasttext language model"}
+    assert run["versions"]["fasttext language model"].startswith("lid.176.ftz sha256:")
+    json.dumps(run)

@@ -67,7 +67,8 @@ class Summarize(beam.PTransform):
                 lambda r: [(tally.FAILED_URL, r.get("url") or r.get("source"), r.get("error", ""))]
                 if r["reason"] == DOWNLOAD_FAILED else []),
             final | "KeptSources" >> beam.Map(lambda d: (d.get("source") or "", 1))
-            | "SumKeptSources" >> beam.CombinePerKey(sum) | "TagKeptSources" >> beam.Map(lambda kv: (tally.SOURCE_KEPT, *kv)),
+            | "SumKeptSources" >> beam.CombinePerKey(sum)
+            | "TagKeptSources" >> beam.Map(lambda kv: (tally.SOURCE_KEPT, *kv)),
             rejected | "RejectedSources" >> beam.Map(lambda r: ((r.get("source") or "", r["reason"]), 1))
             | "SumRejectedSources" >> beam.CombinePerKey(sum)
             | "TagRejectedSources" >> beam.Map(lambda kv: (tally.SOURCE_REASON, *kv)),

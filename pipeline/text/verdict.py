@@ -24,7 +24,8 @@ def describe(decision: dict[str, Any]) -> str:
     """One line for a decision as written in a rejection record: "word_count 31 < 50"."""
     if "threshold" not in decision:
         return f"{decision['signal']} {decision['op']} {decision.get('value')!r}"
-    return f"{decision['signal']} {format_value(decision.get('value'))} {decision['op']} {format_value(decision['threshold'])}"
+    value, threshold = format_value(decision.get("value")), format_value(decision["threshold"])
+    return f"{decision['signal']} {value} {decision['op']} {threshold}"
 
 
 def format_value(value: Any) -> str:
