@@ -54,7 +54,7 @@ white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}blockquote.kept{borde
 .muted{color:#777}.meta{overflow-wrap:anywhere}code,pre{font-size:12px;background:#f6f6f6;padding:.1em .3em}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;padding:.6em}.decision{font-family:monospace;color:#a33}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plot{width:23em}.plot svg{width:100%;height:auto}
-.up{color:#2a7a2a}.down{color:#b03030}
+.up{color:#2a5db0}.down{color:#b0602a}
 """
 
 
@@ -538,6 +538,7 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _delta(a: int, b: int) -> str:
+    """B − A; colored by direction only, as more of a count is good for some rows and bad for others."""
     if a == b:
         return "<span class='muted'>=</span>"
     relative = f" ({100 * (b - a) / a:+.1f}%)" if a else ""
