@@ -1,4 +1,4 @@
-"""`python -m pipeline {clean,tokenize,verify,inspect,train-quality}`."""
+"""`python -m pipeline {clean,tokenize,verify,inspect,train-quality,report}`."""
 from __future__ import annotations
 
 import importlib
@@ -12,6 +12,7 @@ COMMANDS = {
     "verify": ("pipeline.commands.verify", "check every shard, index and checksum"),
     "inspect": ("pipeline.commands.inspect", "print a document or token range of the shards"),
     "train-quality": ("pipeline.commands.train_quality", "train a fastText quality classifier"),
+    "report": ("pipeline.commands.report", "rebuild a clean run's report.html, or compare two runs"),
 }
 # Commands that run a Beam pipeline accept Beam's own options besides theirs.
 BEAM_COMMANDS = {"clean", "tokenize"}

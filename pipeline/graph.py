@@ -19,6 +19,7 @@ from pipeline.stages.read import ReadSources
 from pipeline.stages.spill import SpillTexts
 from pipeline.stages.summarize import Summarize
 from pipeline.stages.write import WriteJsonlShards
+from pipeline.stats import describe_run
 from pipeline.units import plan_units
 
 WORK_DIR = ".work"  # under the output folder: spill files of a run, deleted when it succeeds
@@ -54,4 +55,5 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten()
     docs | "WriteCleaned" >> WriteJsonlShards(join(out_dir, "cleaned"), config.output.num_shards, drop_fields=("html",))
     rejected | "WriteRejected" >> WriteJsonlShards(join(out_dir, "rejected"), config.output.num_shards)
-    flows | "Summarize" >> Summarize(out_dir, [name for name in flows if name != "read"])
+    run = describe_run(sources, config, out_dir)
+    flows | "Summarize" >> Summarize(out_dir, [name for name in flows if name != "read"], run)

@@ -1,4 +1,4 @@
-"""Turn the tallies a `clean` run gathered into `stats.json` (pure; no Beam).
+"""Turn the tallies a `clean` run gathered into `stats.json` (pure; no Beam), and describe the run.
 
 The pipeline emits small `(kind, key, value)` tallies from each stage; `assemble_stats` folds them
 into one dict whose core obeys the invariant
@@ -7,7 +7,15 @@ into one dict whose core obeys the invariant
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
+import logging
+import platform
+import shlex
+import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Iterable
 
 # Tally kinds
@@ -17,7 +25,8 @@ REASON = "reason"                  # key: reason, value: docs
 KEPT_LANG = "kept_lang"            # key: language, value: docs kept
 DROPPED_LANG = "dropped_lang"      # key: language, value: docs the language stage dropped
 FAILED_URL = "failed_url"          # key: url, value: error message
-EXAMPLES = "examples"              # key: reason, value: a few rejection records
+SOURCE_KEPT = "source_kept"        # key: source, value: docs of it kept
+SOURCE_REASON = "source_reason"    # key: (source, reason), value: docs of it rejected for reason
 
 READ_STAGE = "read"
 
@@ -37,6 +46,7 @@ def assemble_stats(tallies: Iterable[tuple[str, str, Any]], stages: list[str]) -
     kept_langs: dict[str, int] = defaultdict(int)
     dropped_langs: dict[str, int] = defaultdict(int)
     failed_urls: dict[str, str] = {}
+    sources: dict[str, dict[str, Any]] = defaultdict(lambda: {"input_docs": 0, "kept_docs": 0, "rejected": {}})
     for kind, key, value in tallies:
         if kind == STAGE_KEPT:
             kept[key] = _add(kept.get(key, (0, 0)), value)
@@ -50,6 +60,14 @@ def assemble_stats(tallies: Iterable[tuple[str, str, Any]], stages: list[str]) -
             dropped_langs[key] += value
         elif kind == FAILED_URL:
             failed_urls[key] = value
+        elif kind == SOURCE_KEPT:
+            sources[key]["kept_docs"] += value
+            sources[key]["input_docs"] += value
+        elif kind == SOURCE_REASON:
+            source, reason = key
+            rejected = sources[source]["rejected"]
+            rejected[reason] = rejected.get(reason, 0) + value
+            sources[source]["input_docs"] += value
     order = [READ_STAGE, *stages]
     read_docs, read_bytes = kept.get(READ_STAGE, (0, 0))
     read_dropped_docs, read_dropped_bytes = dropped.get(READ_STAGE, (0, 0))
@@ -72,7 +90,86 @@ def assemble_stats(tallies: Iterable[tuple[str, str, Any]], stages: list[str]) -
         "languages": dict(sorted(kept_langs.items(), key=lambda kv: (-kv[1], kv[0]))),
         "languages_dropped": dict(sorted(dropped_langs.items(), key=lambda kv: (-kv[1], kv[0]))),
         "failed_downloads": [{"url": url, "error": error} for url, error in sorted(failed_urls.items())],
+        # Per input file (or URL): documents in, kept, and rejected per reason; input = kept + rejected.
+        "sources": {source: {**counts, "rejected": dict(sorted(counts["rejected"].items()))}
+                    for source, counts in sorted(sources.items())},
     }
+
+
+def describe_run(sources: list[str], config: Any, out_dir: str, argv: list[str] | None = None) -> dict[str, Any]:
+    """What a reader of the outputs needs to reproduce them: the command line, the configuration as
+    resolved (defaults, file and overrides together), the inputs, and the versions that ran.
+
+    The outputs of the same input and options are byte-identical whatever the runner and wherever
+    they are written, so the command line leaves out Beam's options (runner, workers, project) and
+    shows the output folder as OUT."""
+    argv = sys.argv if argv is None else argv
+    program = argv[0] if argv else ""
+    if Path(program).name == "__main__.py":  # `python -m PACKAGE` leaves the module's path in argv[0]
+        program = f"python -m {Path(program).parent.name}"
+    config_dict = dataclasses.asdict(config)
+    return {
+        "command": " ".join([program, *map(shlex.quote, _content_arguments(argv[1:], out_dir))]).strip(),
+        "config": config_dict,
+        "inputs": list(sources),
+        "versions": {
+            "python": platform.python_version(),
+            "apache-beam": _package_version("apache-beam"),
+            "webcorpus-gpt": _package_version("webcorpus-gpt"),
+            "fasttext language model": _model_version(config_dict.get("lang", {}).get("model") or _bundled_lid_model()),
+        },
+    }
+
+
+def _content_arguments(args: list[str], out_dir: str) -> list[str]:
+    """`args` without Beam's own options, and with the output folder as OUT."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = options_logger.level
+    options_logger.setLevel(logging.ERROR)  # our own flags are "unparseable" to Beam, as expected
+    try:
+        beam_names = set(PipelineOptions(args).get_all_options(drop_default=True, retain_unknown_options=False))
+    finally:
+        options_logger.setLevel(level)
+    kept: list[str] = []
+    beam_value_may_follow = False
+    for arg in args:
+        if beam_value_may_follow and not arg.startswith("-"):
+            beam_value_may_follow = False
+            continue
+        beam_value_may_follow = False
+        if arg.startswith("--") and arg[2:].split("=", 1)[0].replace("-", "_") in beam_names:
+            beam_value_may_follow = "=" not in arg
+            continue
+        if arg.rstrip("/") == out_dir.rstrip("/"):
+            arg = "OUT"
+        elif arg.startswith("--output=") and arg.split("=", 1)[1].rstrip("/") == out_dir.rstrip("/"):
+            arg = "--output=OUT"
+        kept.append(arg)
+    return kept
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _bundled_lid_model() -> str:
+    from pipeline.text.lang import BUNDLED_MODEL
+
+    return str(BUNDLED_MODEL)
+
+
+def _model_version(path: str) -> str:
+    """A model file's name and the start of its SHA-256 (remote models: the path alone)."""
+    local = Path(path)
+    if not local.is_file():
+        return path
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()[:12]
+    return f"{local.name} sha256:{digest}"
 
 
 def check_invariant(stats: dict[str, Any]) -> None:

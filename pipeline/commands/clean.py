@@ -8,6 +8,7 @@ import time
 from pipeline import config_io, dry_run
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig, load_clean_config
+from pipeline.report import write_report
 from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
                              output_dir_problem, read_bytes, remove_temporary_files)
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
         remove_work_dir(join(out_dir, WORK_DIR))
+        write_report(out_dir)
         mark_complete(join(out_dir, "cleaned"))
     except Exception as e:  # one line for the user; the traceback helps nobody who gave a bad file
         return fail(PROG, f"{type(e).__name__}: {e}")

@@ -36,7 +36,7 @@ def _rejected_page(doc: dict, text: str, verdict: Verdict, max_html_chars: int) 
     """The rejection of a page this stage drops. Its HTML is the only copy of the page, so it is kept:
     whole up to `max_html_chars` characters, else cut there and flagged `html_truncated`, so that
     rejected/ can be audited or mined (e.g. as negatives for `train-quality`) without the source."""
-    record = rejection({**doc, "text": text}, STAGE, verdict.reason, **verdict.signals)
+    record = rejection({**doc, "text": text}, STAGE, verdict.reason, **verdict.rejection_fields())
     if "html" in doc:
         record["html"] = doc["html"][:max_html_chars]
         if len(doc["html"]) > max_html_chars:

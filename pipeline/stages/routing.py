@@ -39,11 +39,13 @@ class _ApplyJudge(beam.DoFn):
         if verdict.keep:
             yield {**doc, **verdict.signals}
         else:
-            yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, self._stage, verdict.reason, **verdict.signals))
+            yield beam.pvalue.TaggedOutput(
+                REJECTED, rejection(doc, self._stage, verdict.reason, **verdict.rejection_fields()))
 
 
 class JudgeStage(beam.PTransform):
-    """Apply a per-document judge: keep (with its signals merged into the document) or reject.
+    """Apply a per-document judge: keep (with its signals merged into the document) or reject (the
+    rejection record carrying the signals and the decision: which signal failed which threshold).
 
     `make_judge` is a picklable zero-argument factory (a class or `functools.partial`) whose result
     maps a document to a `Verdict`; it is called once per worker in `DoFn.setup()`, and once while

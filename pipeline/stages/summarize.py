@@ -1,4 +1,7 @@
-"""Count what every stage kept and dropped, then write `stats.json` and `report.html`."""
+"""Count what every stage kept and dropped, per stage and per input file, then write `stats.json`.
+
+`report.html` is built from `stats.json`, cleaned/ and rejected/ once they are all written
+(`pipeline.report.write_report`)."""
 from __future__ import annotations
 
 import json
@@ -6,10 +9,7 @@ import json
 import apache_beam as beam
 
 from pipeline import stats as tally
-from pipeline.document import TEXT_REF
 from pipeline.fileio import atomic_write, join
-from pipeline.report import EXAMPLES_PER_REASON, SNIPPET_CHARS, render_report
-from pipeline.stages.spill import SpillReader
 
 DOWNLOAD_FAILED = "download_failed"
 
@@ -22,39 +22,25 @@ def _sum_pairs(pairs):
     return docs, size
 
 
-def _example(record: dict) -> dict:
-    trimmed = {k: v for k, v in record.items() if k in ("id", "source", "url", "reason", "duplicate_of", "error", TEXT_REF)}
-    trimmed["text"] = (record.get("text") or "")[:SNIPPET_CHARS]
-    return trimmed
-
-
-def _with_snippets(examples: list[dict]) -> list[dict]:
-    # Spilled texts are read back only for the few examples chosen.
-    with SpillReader() as reader:
-        return [{**{k: v for k, v in e.items() if k != TEXT_REF}, "text": reader.text(e)[:SNIPPET_CHARS]}
-                for e in examples]
-
-
-def _write_summary(tallies: list, out_dir: str, stages: list[str]) -> dict:
-    examples = {key: value for kind, key, value in tallies if kind == tally.EXAMPLES}
-    stats = tally.assemble_stats(tallies, stages)
+def _write_summary(tallies: list, out_dir: str, stages: list[str], run: dict) -> dict:
+    stats = {**tally.assemble_stats(tallies, stages), "run": run}
     tally.check_invariant(stats)
     atomic_write(join(out_dir, "stats.json"), (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
-    atomic_write(join(out_dir, "report.html"), render_report(stats, examples).encode("utf-8"))
     return stats
 
 
 class Summarize(beam.PTransform):
     """Input: a dict `{stage: (kept, rejected)}` for every stage that ran, plus "final" for the output.
 
-    Writes `stats.json` and `report.html` into `out_dir` and returns a one-element PCollection
-    holding the stats dict.
+    Writes `stats.json` into `out_dir`, with `run` (see `pipeline.stats.describe_run`) under "run",
+    and returns a one-element PCollection holding the stats dict.
     """
 
-    def __init__(self, out_dir: str, stages: list[str]):
+    def __init__(self, out_dir: str, stages: list[str], run: dict):
         super().__init__()
         self._out_dir = out_dir
         self._stages = stages
+        self._run = run
 
     def expand(self, flows):
         pipeline = next(iter(flows.values()))[0].pipeline
@@ -80,13 +66,16 @@ class Summarize(beam.PTransform):
             rejected | "FailedUrls" >> beam.FlatMap(
                 lambda r: [(tally.FAILED_URL, r.get("url") or r.get("source"), r.get("error", ""))]
                 if r["reason"] == DOWNLOAD_FAILED else []),
-            rejected | "ExampleKeys" >> beam.Map(lambda r: (r["reason"], _example(r)))
-            | "Examples" >> beam.combiners.Top.SmallestPerKey(EXAMPLES_PER_REASON, key=lambda r: r.get("id") or "")
-            | "TagExamples" >> beam.MapTuple(lambda reason, examples: (tally.EXAMPLES, reason, _with_snippets(examples))),
+            final | "KeptSources" >> beam.Map(lambda d: (d.get("source") or "", 1))
+            | "SumKeptSources" >> beam.CombinePerKey(sum)
+            | "TagKeptSources" >> beam.Map(lambda kv: (tally.SOURCE_KEPT, *kv)),
+            rejected | "RejectedSources" >> beam.Map(lambda r: ((r.get("source") or "", r["reason"]), 1))
+            | "SumRejectedSources" >> beam.CombinePerKey(sum)
+            | "TagRejectedSources" >> beam.Map(lambda kv: (tally.SOURCE_REASON, *kv)),
         ]
         return (
             pieces
             | "AllTallies" >> beam.Flatten()
             | "Gather" >> beam.combiners.ToList()
-            | "Write" >> beam.Map(_write_summary, self._out_dir, self._stages)
+            | "Write" >> beam.Map(_write_summary, self._out_dir, self._stages, self._run)
         )

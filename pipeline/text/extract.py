@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.text.normalize import normalize_text
-from pipeline.text.verdict import Verdict, drop, keep
+from pipeline.text.verdict import Decision, Verdict, drop, keep
 
 
 @dataclass
@@ -48,7 +48,8 @@ def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verd
     if html is None:
         text = normalize_text(doc.get("text") or "")
     elif len(html) > config.max_html_chars:
-        return "", drop("html_too_large", html_chars=len(html))
+        return "", drop("html_too_large", Decision("html_chars", len(html), ">", config.max_html_chars),
+                        html_chars=len(html))
     else:
         try:
             text = normalize_text(extract_text(html, config, doc.get("url")))
@@ -57,7 +58,7 @@ def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verd
         except Exception as error:  # noqa: BLE001 -- parsers fail on odd markup; the page is reported
             return "", drop("extract_error", error=f"{type(error).__name__}: {error}")
     if len(text) < config.min_chars:
-        return text, drop("extract_empty", chars=len(text))
+        return text, drop("extract_empty", Decision("chars", len(text), "<", config.min_chars), chars=len(text))
     return text, keep()
 
 

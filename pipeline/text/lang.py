@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.config_io import ConfigError
 from pipeline.text.fasttext_model import fasttext_line, load_fasttext_model
-from pipeline.text.verdict import Verdict, drop, keep
+from pipeline.text.verdict import Decision, Verdict, drop, keep
 
 ALL_LANGS = "all"
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "resources" / "lid.176.ftz"
@@ -70,11 +70,11 @@ def judge_language(lang: str, score: float, wanted: frozenset[str] | None, thres
     if wanted is None:
         return keep(**signals)
     if lang == UNDETERMINED:
-        return drop("lang_no_text", **signals)
+        return drop("lang_no_text", Decision("lang", lang, "=", UNDETERMINED), **signals)
     if lang not in wanted:
-        return drop("lang_not_wanted", **signals)
+        return drop("lang_not_wanted", Decision("lang", lang, "not in", sorted(wanted)), **signals)
     if score <= threshold:  # strict, as CCNet and FineWeb keep only scores above the threshold
-        return drop("lang_low_score", **signals)
+        return drop("lang_low_score", Decision("lang_score", score, "<=", threshold), **signals)
     return keep(**signals)
 
 

@@ -24,14 +24,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from pipeline.config_io import ConfigError
 from pipeline.text.fasttext_model import load_fasttext_model
 from pipeline.text.quality_model import QualityModelConfig, check_classifier, positive_probability
-from pipeline.text.verdict import Verdict, drop, keep
+from pipeline.text.verdict import Check, Decision, Verdict, above, below, first_failure
 from pipeline.text.words import split_words, tokens_per_word, writes_spaces
 
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "'", "”", "’", "…", "。", "！", "？", "।", "॥", "؟", "۔")
@@ -273,14 +273,6 @@ def _covered_chars(ngrams: NGrams, starts: np.ndarray, n: int) -> int:
     return int(np.diff(ngrams.chars_before)[covered].sum())
 
 
-def _first_failure(checks: Iterable[tuple[str, bool]], disabled: frozenset[str]) -> str | None:
-    return next((reason for reason, failed in checks if failed and reason not in disabled), None)
-
-
-def _verdict(reason: str | None, signals: dict[str, Any]) -> Verdict:
-    return keep(**signals) if reason is None else drop(reason, **signals)
-
-
 def gopher_repetition(m: Measurements, config: GopherRepetitionConfig, disabled: frozenset[str] = frozenset()) -> Verdict:
     dup_line_frac, dup_line_char_frac = m.dup_lines
     dup_para_frac, dup_para_char_frac = m.dup_paragraphs
@@ -291,19 +283,21 @@ def gopher_repetition(m: Measurements, config: GopherRepetitionConfig, disabled:
         "dup_para_char_frac": dup_para_char_frac,
     }
     checks = [
-        ("gopher_dup_lines", dup_line_frac > config.max_dup_line_frac),
-        ("gopher_dup_paragraphs", dup_para_frac > config.max_dup_para_frac),
-        ("gopher_dup_line_chars", dup_line_char_frac > config.max_dup_line_char_frac),
-        ("gopher_dup_paragraph_chars", dup_para_char_frac > config.max_dup_para_char_frac),
+        above("gopher_dup_lines", "dup_line_frac", dup_line_frac, config.max_dup_line_frac),
+        above("gopher_dup_paragraphs", "dup_para_frac", dup_para_frac, config.max_dup_para_frac),
+        above("gopher_dup_line_chars", "dup_line_char_frac", dup_line_char_frac, config.max_dup_line_char_frac),
+        above("gopher_dup_paragraph_chars", "dup_para_char_frac", dup_para_char_frac, config.max_dup_para_char_frac),
     ]
     scale = tokens_per_word(m.lang)
     for n in (2, 3, 4):
-        value = signals[f"top_{n}gram_char_frac"] = top_ngram_char_frac(m.ngrams, n * scale)
-        checks.append((f"gopher_top_{n}gram", value > getattr(config, f"max_top_{n}gram_char_frac")))
+        signal = f"top_{n}gram_char_frac"
+        signals[signal] = top_ngram_char_frac(m.ngrams, n * scale)
+        checks.append(above(f"gopher_top_{n}gram", signal, signals[signal], getattr(config, f"max_{signal}")))
     for n in range(5, 11):
-        value = signals[f"dup_{n}gram_char_frac"] = dup_ngram_char_frac(m.ngrams, n * scale)
-        checks.append((f"gopher_dup_{n}gram", value > getattr(config, f"max_dup_{n}gram_char_frac")))
-    return _verdict(_first_failure(checks, disabled), signals)
+        signal = f"dup_{n}gram_char_frac"
+        signals[signal] = dup_ngram_char_frac(m.ngrams, n * scale)
+        checks.append(above(f"gopher_dup_{n}gram", signal, signals[signal], getattr(config, f"max_{signal}")))
+    return first_failure(checks, signals, disabled)
 
 
 def gopher_quality(m: Measurements, config: GopherQualityConfig, disabled: frozenset[str] = frozenset()) -> Verdict:
@@ -323,18 +317,23 @@ def gopher_quality(m: Measurements, config: GopherQualityConfig, disabled: froze
         signals["stop_word_count"] = len(stop_words.intersection(map(str.lower, m.words)))
     spaced = writes_spaces(m.lang)
     checks = [
-        ("gopher_min_words", word_count < config.min_words),
-        ("gopher_max_words", word_count > config.max_words),
-        ("gopher_min_mean_word_length", spaced and signals["mean_word_length"] < config.min_mean_word_length),
-        ("gopher_max_mean_word_length", spaced and signals["mean_word_length"] > config.max_mean_word_length),
-        ("gopher_hash_ratio", signals["hash_word_ratio"] > config.max_hash_word_ratio),
-        ("gopher_ellipsis_ratio", signals["ellipsis_word_ratio"] > config.max_ellipsis_word_ratio),
-        ("gopher_bullet_lines", signals["bullet_line_frac"] > config.max_bullet_line_frac),
-        ("gopher_ellipsis_lines", signals["ellipsis_line_frac"] > config.max_ellipsis_line_frac),
-        ("gopher_alpha_words", signals["alpha_word_frac"] < config.min_alpha_word_frac),
-        ("gopher_stop_words", stop_words is not None and signals["stop_word_count"] < config.min_stop_words),
+        below("gopher_min_words", "word_count", word_count, config.min_words),
+        above("gopher_max_words", "word_count", word_count, config.max_words),
+        below("gopher_min_mean_word_length", "mean_word_length", signals["mean_word_length"],
+              config.min_mean_word_length, applies=spaced),
+        above("gopher_max_mean_word_length", "mean_word_length", signals["mean_word_length"],
+              config.max_mean_word_length, applies=spaced),
+        above("gopher_hash_ratio", "hash_word_ratio", signals["hash_word_ratio"], config.max_hash_word_ratio),
+        above("gopher_ellipsis_ratio", "ellipsis_word_ratio", signals["ellipsis_word_ratio"],
+              config.max_ellipsis_word_ratio),
+        above("gopher_bullet_lines", "bullet_line_frac", signals["bullet_line_frac"], config.max_bullet_line_frac),
+        above("gopher_ellipsis_lines", "ellipsis_line_frac", signals["ellipsis_line_frac"],
+              config.max_ellipsis_line_frac),
+        below("gopher_alpha_words", "alpha_word_frac", signals["alpha_word_frac"], config.min_alpha_word_frac),
+        below("gopher_stop_words", "stop_word_count", signals.get("stop_word_count", 0), config.min_stop_words,
+              applies=stop_words is not None),
     ]
-    return _verdict(_first_failure(checks, disabled), signals)
+    return first_failure(checks, signals, disabled)
 
 
 def load_bad_words(lines: Iterable[str]) -> re.Pattern | None:
@@ -359,15 +358,19 @@ def c4(m: Measurements, config: C4Config, disabled: frozenset[str] = frozenset()
         "javascript_line_frac": ratio(sum(javascript), len(m.lines)),
         "policy_line_frac": ratio(sum(policy), len(m.lines)),
     }
+    bad_word = bad_words.search(m.text) if bad_words is not None else None
     checks = [
-        ("c4_lorem_ipsum", config.lorem_ipsum and "lorem ipsum" in lowered_text),
-        ("c4_curly_bracket", config.curly_bracket and "{" in m.text),
-        ("c4_javascript_lines", signals["javascript_line_frac"] > config.max_javascript_line_frac),
-        ("c4_policy_lines", signals["policy_line_frac"] > config.max_policy_line_frac),
-        ("c4_too_few_sentences", sentences < config.min_sentences),
-        ("c4_bad_words", bad_words is not None and bad_words.search(m.text) is not None),
+        Check("c4_lorem_ipsum", config.lorem_ipsum and "lorem ipsum" in lowered_text,
+              Decision("text", "lorem ipsum", "contains")),
+        Check("c4_curly_bracket", config.curly_bracket and "{" in m.text, Decision("text", "{", "contains")),
+        above("c4_javascript_lines", "javascript_line_frac", signals["javascript_line_frac"],
+              config.max_javascript_line_frac),
+        above("c4_policy_lines", "policy_line_frac", signals["policy_line_frac"], config.max_policy_line_frac),
+        below("c4_too_few_sentences", "c4_sentence_count", sentences, config.min_sentences),
+        Check("c4_bad_words", bad_word is not None,
+              Decision("text", bad_word.group(0) if bad_word else None, "contains bad word")),
     ]
-    return _verdict(_first_failure(checks, disabled), signals)
+    return first_failure(checks, signals, disabled)
 
 
 def c4_trimmed_lines(m: Measurements, min_words: int) -> tuple[list[str], int]:
@@ -388,12 +391,15 @@ def fineweb(m: Measurements, config: FineWebConfig, disabled: frozenset[str] = f
         "newline_word_ratio": ratio(max(len(lines) - 1, 0), word_count),
     }
     checks = [
-        ("fineweb_terminal_punct_lines", signals["terminal_punct_line_frac"] < config.min_terminal_punct_line_frac),
-        ("fineweb_short_lines", signals["short_line_frac"] > config.max_short_line_frac),
-        ("fineweb_dup_line_chars", signals["dup_line_char_frac"] > config.max_dup_line_char_frac),
-        ("fineweb_list_ratio", signals["newline_word_ratio"] > config.max_newline_word_ratio),
+        below("fineweb_terminal_punct_lines", "terminal_punct_line_frac", signals["terminal_punct_line_frac"],
+              config.min_terminal_punct_line_frac),
+        above("fineweb_short_lines", "short_line_frac", signals["short_line_frac"], config.max_short_line_frac),
+        above("fineweb_dup_line_chars", "dup_line_char_frac", signals["dup_line_char_frac"],
+              config.max_dup_line_char_frac),
+        above("fineweb_list_ratio", "newline_word_ratio", signals["newline_word_ratio"],
+              config.max_newline_word_ratio),
     ]
-    return _verdict(_first_failure(checks, disabled), signals)
+    return first_failure(checks, signals, disabled)
 
 
 RULE_REASONS = (
@@ -433,10 +439,11 @@ def judge_quality(text: str, lang: str | None, config: QualityConfig, bad_words:
         verdicts.append(fineweb(m, config.fineweb, disabled))
     if model_score is not None:
         score = model_score(text)
-        failed = score < config.model.threshold and "quality_model_low_score" not in disabled
-        verdicts.append(_verdict("quality_model_low_score" if failed else None, {"quality_model_score": score}))
+        check = below("quality_model_low_score", "quality_model_score", score, config.model.threshold)
+        verdicts.append(first_failure([check], {"quality_model_score": score}, disabled))
     signals = {key: value for verdict in verdicts for key, value in verdict.signals.items()}
-    return _verdict(next((v.reason for v in verdicts if not v.keep), None), signals)
+    failed = next((verdict for verdict in verdicts if not verdict.keep), None)
+    return Verdict(failed.reason if failed else None, signals, failed.decision if failed else None)
 
 
 class QualityJudge:
