@@ -13,11 +13,11 @@ import tempfile
 from typing import Callable
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DebugOptions, StandardOptions
+from apache_beam.options.pipeline_options import DebugOptions, DirectOptions, StandardOptions
 
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.config_io import ConfigError
-from pipeline.runner import make_pipeline
+from pipeline.runner import is_local, make_pipeline, with_local_workers
 
 SHOWN_PER_INPUT = 3
 # Beam's own dry-run option: DataflowRunner then builds the job without submitting it, and option
@@ -29,11 +29,13 @@ def clean(prog: str, specs: list[str], config, out_dir: str, beam_args: list[str
     """`clean --dry-run`: resolve local inputs, build the clean graph, print it."""
     from pipeline.graph import build_clean
     from pipeline.sources import SourceError, expand_sources
+    from pipeline.units import local_workers
 
     try:
         inputs = list_inputs(specs, lambda spec: expand_sources([spec], config.read))
-        pipeline = make_pipeline([*beam_args, BEAM_DRY_RUN])
-        build_clean(pipeline, sources_of(inputs), config, out_dir)
+        workers = local_workers(config.work) if is_local(beam_args) else 1
+        pipeline = make_pipeline(with_local_workers([*beam_args, BEAM_DRY_RUN], workers))
+        build_clean(pipeline, sources_of(inputs), config, out_dir, workers)
     except (SourceError, ConfigError, ValueError) as error:   # ValueError: Beam's option validation
         return fail(prog, " ".join(str(error).split()), USAGE_ERROR)
     return _report_or_fail(prog, pipeline, inputs, {"output": out_dir})
@@ -89,7 +91,10 @@ def report(pipeline: beam.Pipeline, inputs: dict[str, list[str] | None], outputs
     """Print the runner, options, inputs, outputs and stages of `pipeline`; translate a Dataflow job."""
     options = pipeline.options
     runner = options.view_as(StandardOptions).runner
-    print(f"runner: {runner or type(pipeline.runner).__name__ + ' (local, in this process)'}")
+    if runner is None:
+        workers = options.view_as(DirectOptions).direct_num_workers or 1
+        runner = f"{type(pipeline.runner).__name__} (local, {workers} worker process{'es' if workers > 1 else ''})"
+    print(f"runner: {runner}")
     chosen = {k: v for k, v in options.get_all_options(drop_default=True).items() if k not in ("runner", "dry_run")}
     print("options: " + (" ".join(f"--{k}={v}" for k, v in sorted(chosen.items())) or "(Beam defaults)"))
     local = sum(len(found) for found in inputs.values() if found is not None)

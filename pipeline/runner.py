@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 
 import apache_beam as beam
@@ -32,11 +33,16 @@ class LocalRunner(FnApiRunner):
 
     @staticmethod
     def executed_proto(pipeline_proto):
-        """`pipeline_proto` with every embedded worker's timed flush switched off (changed in place)."""
+        """`pipeline_proto` with every embedded worker's timed flush switched off, and the raw stderr of
+        worker processes discarded (changed in place). A worker's log records reach the runner through
+        Beam's logging channel and its errors through the control channel, so its stderr holds only
+        second copies of tracebacks that the command reports once, in one line."""
         for environment in pipeline_proto.components.environments.values():
             if environment.urn == python_urns.EMBEDDED_PYTHON_GRPC:
                 config = json.loads(environment.payload or b"{}")
                 environment.payload = json.dumps({**config, "data_buffer_time_limit_ms": _NO_TIMED_FLUSH_MS}).encode()
+            elif environment.urn == python_urns.SUBPROCESS_SDK and b"2>" not in environment.payload:
+                environment.payload += b" 2>" + os.devnull.encode()
         return pipeline_proto
 
 
