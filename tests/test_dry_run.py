@@ -16,9 +16,9 @@ CLEAN_STAGES = "Read -> UniqueIds -> ReadRejected -> Extract -> Lang -> Quality 
 def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["clean", "--input", str(SAMPLE / "html"), str(SAMPLE / "web"), "--output", str(out),
-                 "--stages", "extract,lang", "--dry-run"]) == 0
+                 "--stages", "extract,lang", "--workers", "2", "--dry-run"]) == 0
     printed = capsys.readouterr().out
-    assert "runner: LocalRunner (local, 2 worker processes)" in printed  # --workers defaults to the cores
+    assert "runner: LocalRunner (local, 2 worker processes)" in printed
     assert "inputs: 15 local source(s), 0 remote" in printed
     assert f"{SAMPLE / 'html'}: 12 source(s): {SAMPLE / 'html'}/de--computerbase.de.htc.html" in printed
     assert ("stages: Read -> SpillReadRejected -> Extract -> SpillExtractRejected -> Lang -> SpillLangRejected -> "
