@@ -19,7 +19,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
+# The report test renders report.html in headless Chromium (a Debian package, installed once).
 test: $(VENV)/.installed
+	bash scripts/install-chromium.sh
 	$(PY) -m pytest -q -n 2
 
 bench: $(VENV)/.installed

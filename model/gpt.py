@@ -44,6 +44,10 @@ SDPA_BACKENDS: dict[str, SDPBackend | None] = {
 }
 
 
+# GPTConfig fields that change how the model computes, never what: a run may resume with others.
+SPEED_SWITCHES = ("loss_chunk", "sdpa_backend")
+
+
 @dataclass(frozen=True)
 class GPTConfig:
     vocab_size: int
@@ -58,6 +62,10 @@ class GPTConfig:
     # whole (batch * block_size, vocab) logits matrix; forward then returns no logits (see chunked_loss).
     loss_chunk: int = 0
     sdpa_backend: str = "auto"  # one of SDPA_BACKENDS
+
+    def shape(self) -> dict:
+        """The fields that make a checkpoint's weights fit: all but the speed switches."""
+        return {k: v for k, v in vars(self).items() if k not in SPEED_SWITCHES}
 
     def __post_init__(self):
         if self.sdpa_backend not in SDPA_BACKENDS:

@@ -110,7 +110,8 @@ def describe_run(sources: list[str], config: Any, out_dir: str, argv: list[str] 
     config_dict = dataclasses.asdict(config)
     return {
         "command": " ".join([program, *map(shlex.quote, _content_arguments(argv[1:], out_dir))]).strip(),
-        "config": config_dict,
+        # `work` says how the run was executed (processes, spilling), never what it wrote
+        "config": {section: value for section, value in config_dict.items() if section != "work"},
         "inputs": list(sources),
         "versions": {
             "python": platform.python_version(),
@@ -134,7 +135,7 @@ def _content_arguments(args: list[str], out_dir: str) -> list[str]:
         options_logger.setLevel(level)
     kept: list[str] = []
     beam_value_may_follow = False
-    for arg in args:
+    for arg in _without_execution_settings(args):
         if beam_value_may_follow and not arg.startswith("-"):
             beam_value_may_follow = False
             continue
@@ -147,6 +148,23 @@ def _content_arguments(args: list[str], out_dir: str) -> list[str]:
         elif arg.startswith("--output=") and arg.split("=", 1)[1].rstrip("/") == out_dir.rstrip("/"):
             arg = "--output=OUT"
         kept.append(arg)
+    return kept
+
+
+def _without_execution_settings(args: list[str]) -> list[str]:
+    """`args` without `--workers N` and `--set work.KEY=VALUE`: how many processes ran and whether texts
+    were spilled change nothing in the outputs."""
+    kept: list[str] = []
+    remaining = iter(args)
+    for arg in remaining:
+        if arg == "--workers":
+            next(remaining, None)
+        elif arg == "--set":
+            value = next(remaining, "")
+            if not value.startswith("work."):
+                kept += [arg, value]
+        elif not (arg.startswith("--workers=") or arg.startswith("--set=work.")):
+            kept.append(arg)
     return kept
 
 

@@ -10,7 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample"
 DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=us-central1",
             "--temp_location=gs://my-bucket/tmp", f"--setup_file={REPO / 'setup.py'}"]
-CLEAN_STAGES = "Read -> UniqueIds -> ReadRejected -> Extract -> Lang -> Quality -> Dedup -> AllRejected"
+CLEAN_STAGES = ("Read -> SpillReadRejected -> Extract -> SpillExtractRejected -> Lang -> SpillLangRejected -> Quality -> "
+                "SpillQualityRejected -> Fingerprint -> SpillKept -> Dedup -> AllRejected")
 
 
 def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys):
@@ -60,7 +61,7 @@ def test_dataflow_dry_run_works_offline_and_writes_the_translated_job(tmp_path, 
     assert f"stages: {CLEAN_STAGES}" in printed
     job = json.loads(job_file.read_text())
     assert "workflow.tar.gz" in job["stagedPackages"]          # the --setup_file sdist, built locally
-    for transform in ("Read/ReadSource", "Extract/ExtractText", "Dedup", "WriteCleaned", "Summarize"):
+    for transform in ("Read/ReadUnit", "Extract/ExtractText", "Dedup", "WriteCleaned", "Summarize"):
         assert any(name.startswith(transform) for name in job["transforms"]), transform
     assert job["job"]["type"] == "JOB_TYPE_BATCH" and job["job"]["name"]
 

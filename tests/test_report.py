@@ -39,7 +39,7 @@ def test_property_rules_say_what_they_found():
 
 def test_language_drops_name_the_score_and_the_wanted_languages():
     low = judge_language("en", 0.41, frozenset({"en"}), 0.65)
-    assert describe(low.decision.as_dict()) == "lang_score 0.41 < 0.65"
+    assert describe(low.decision.as_dict()) == "lang_score 0.41 <= 0.65"
     other = judge_language("zh", 0.99, frozenset({"en", "de"}), 0.65)
     assert describe(other.decision.as_dict()) == "lang zh not in de,en"
     assert judge_language("en", 0.9, frozenset({"en"}), 0.65).decision is None
@@ -157,7 +157,7 @@ def test_report_command_with_bad_arguments_exits_2(capsys):
 def test_the_page_renders_offline_in_headless_chromium(clean_run, tmp_path):
     """What a user sees: the page, opened from disk by a real browser with no network."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is not on PATH: install it with .ci/install-chromium.sh (apt-get install chromium)"
+    assert chromium, "chromium is not on PATH: install it with scripts/install-chromium.sh (apt-get install chromium)"
     page = (clean_run / "report.html").as_uri()
     flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              f"--user-data-dir={tmp_path / 'profile'}",

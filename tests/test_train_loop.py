@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.config_io import ConfigError
 from tests.train_shards import write_byte_shards, write_tokenized_shards
@@ -92,6 +93,19 @@ def test_resume_through_the_cli_reuses_the_run_config(byte_shards, tmp_path):
     assert main(["--data", str(byte_shards), "--out", str(run), "--resume", "--max_steps", "4"]) == 0
     assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
     assert load_config(run / "config.toml").block_size == 16
+
+
+def test_speed_switches_reach_the_model_and_may_change_on_resume(byte_shards, tmp_path):
+    run = tmp_path / "run"
+    common = ["--data", str(byte_shards), "--out", str(run), "--log_interval", "1", "--eval_interval", "0"]
+    assert main([*common, "--preset", "tiny", "--block_size", "16", "--batch_size", "2", "--max_steps", "2",
+                 "--loss_chunk", "7", "--sdpa_backend", "math"]) == 0
+    saved = torch.load(sorted((run / "checkpoints").glob("step-*.pt"))[-1], weights_only=False)
+    assert saved["model_config"]["loss_chunk"] == 7 and saved["model_config"]["sdpa_backend"] == "math"
+    # how the loss is computed is not part of the model: a resumed run may switch it
+    assert main([*common, "--resume", "--max_steps", "4", "--loss_chunk", "0", "--sdpa_backend", "auto"]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and all(math.isfinite(r["train_loss"]) for r in rows)
 
 
 def test_resume_with_a_larger_max_steps_stretches_the_schedule_to_the_new_end(byte_shards, tmp_path):

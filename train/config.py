@@ -55,6 +55,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     compile: bool = False
+    # speed switches: how the model computes, never what (model.gpt.GPTConfig); a resumed run may change them
+    loss_chunk: int = 0  # > 0: the training loss runs over this many rows of logits at a time, never all of them
+    sdpa_backend: Literal["auto", "flash", "cudnn", "efficient", "math"] = "auto"
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -65,7 +68,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         positive = ("block_size", "max_steps", "batch_size", "grad_accum", "eval_steps", "keep_last", "log_interval")
         non_negative = ("warmup_steps", "eval_interval", "ckpt_interval", "sample_interval", "sample_tokens",
-                        "weight_decay", "grad_clip", "min_lr")
+                        "weight_decay", "grad_clip", "min_lr", "loss_chunk")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")

@@ -214,7 +214,7 @@ def run_import_hf(argv: list[str]) -> int:
     ckpt.save_checkpoint(out, 0, {"model": model.state_dict(), "model_config": vars(c), "step": 0,
                                   "config": vars(config), "imported_from": {"path": str(weights),
                                                                             "sha256": file_sha256(weights)}},
-                         keep_last=1, best_step=None)
+                         keep_last=1)
     save_safetensors(model, out / MODEL_FILE)
     (out / CONFIG_FILE).write_text(to_toml(config), encoding="utf-8")
     if tokenizer_dir is not None:

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.gpt import GPT, GPTConfig
+from model.gpt import GPT, SPEED_SWITCHES, GPTConfig
 from pipeline.shard_format import load_manifest
 from train import checkpoint as ckpt
 from train.config import TrainConfig, to_toml
@@ -230,16 +230,18 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
 
     # ---- model, optimizer, schedule (same init on every rank: seeded identically above)
     model_config = GPTConfig(vocab_size=train_loader.vocab_size, block_size=config.block_size,
-                             dropout=config.dropout, bias=config.bias, **config.model_shape())
+                             dropout=config.dropout, bias=config.bias, loss_chunk=config.loss_chunk,
+                             sdpa_backend=config.sdpa_backend, **config.model_shape())
     model = GPT(model_config).to(device)
     optimizer = model.configure_optimizer(config.weight_decay, config.lr, (config.beta1, config.beta2), device.type)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, WarmupCosine(config.warmup_steps, config.schedule_end, config.min_lr / config.lr))
     step, best_val_loss, best_step = 0, None, None
     if start is not None:
-        if start["model_config"] != vars(model_config):
-            raise TrainError(f"cannot resume: the checkpoint's model {start['model_config']} differs from "
-                             f"this config's {vars(model_config)}")
+        saved_shape = {k: v for k, v in start["model_config"].items() if k not in SPEED_SWITCHES}
+        if saved_shape != model_config.shape():
+            raise TrainError(f"cannot resume: the checkpoint's model {saved_shape} differs from "
+                             f"this config's {model_config.shape()}")
         model.load_state_dict(start["model"])
         optimizer.load_state_dict(start["optimizer"])
         scheduler.load_state_dict(start["scheduler"])
