@@ -66,12 +66,14 @@ def test_report_is_self_contained_html_with_escaped_examples():
 
 def test_run_description_records_what_changes_the_output_and_nothing_else():
     argv = ["/repo/pipeline/__main__.py", "clean", "--input", "a b.warc", "c.jsonl", "--output", "/data/out/",
-            "--langs", "all", "--runner", "DirectRunner", "--direct_num_workers=2", "--set", "dedup.threshold=0.7"]
+            "--langs", "all", "--runner", "DirectRunner", "--direct_num_workers=2", "--set", "dedup.threshold=0.7",
+            "--workers", "2", "--set", "work.spill=false"]
     run = tally.describe_run(["a b.warc", "c.jsonl"], CleanConfig(), "/data/out", argv)
-    # runners and output folders give byte-identical outputs, so neither is part of the record
+    # runners, worker counts, spilling and output folders give byte-identical outputs: none is in the record
     assert run["command"] == "python -m pipeline clean --input 'a b.warc' c.jsonl --output OUT --langs all " \
                              "--set dedup.threshold=0.7"
-    assert run["config"] == dataclasses.asdict(CleanConfig()) and run["inputs"] == ["a b.warc", "c.jsonl"]
+    expected_config = {k: v for k, v in dataclasses.asdict(CleanConfig()).items() if k != "work"}
+    assert run["config"] == expected_config and run["inputs"] == ["a b.warc", "c.jsonl"]
     assert set(run["versions"]) == {"python", "apache-beam", "webcorpus-gpt", "fasttext language model"}
     assert run["versions"]["fasttext language model"].startswith("lid.176.ftz sha256:")
     json.dumps(run)
