@@ -2,7 +2,6 @@
 folders, malformed lines and records, absurd lengths, and inputs that inflate far beyond their size."""
 from __future__ import annotations
 
-import collections
 import gzip
 import json
 import os
@@ -16,23 +15,13 @@ import pytest
 import zstandard
 
 from pipeline.sources import ReadConfig, read_source
-from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.stages.routing import REJECTED
+from tests.read_helpers import CONFIG, read_all, reasons
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
-CONFIG = ReadConfig()
 
 
-def read_all(source, config=CONFIG):
-    docs, rejected = [], []
-    for tag, record in read_source(str(source), config):
-        assert tag in (KEPT, REJECTED)
-        (docs if tag == KEPT else rejected).append(record)
-    return docs, rejected
-
-
-def reasons(rejected):
-    return collections.Counter(record["reason"] for record in rejected)
 
 
 def all_ids(source, config=CONFIG):

@@ -20,25 +20,13 @@ from pipeline.sources import ReadConfig, SourceError, expand_sources, read_sourc
 from pipeline.sources.charset import UndecodableError, decode_bytes
 from pipeline.sources.formats import (HTML, JSONL, PARQUET, TXT, WARC, format_from_content, format_from_name,
                                       source_label)
-from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.stages.routing import KEPT
+from tests.read_helpers import CONFIG, read_all, reasons
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 FIXTURES = ROOT / "tests" / "data" / "sources"
 DOLMA_CC = SAMPLE / "jsonl" / "dolma-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz"
-CONFIG = ReadConfig()
-
-
-def read_all(source, config=CONFIG):
-    docs, rejected = [], []
-    for tag, record in read_source(str(source), config):
-        assert tag in (KEPT, REJECTED)
-        (docs if tag == KEPT else rejected).append(record)
-    return docs, rejected
-
-
-def reasons(rejected):
-    return collections.Counter(record["reason"] for record in rejected)
 
 
 # --- every real archive reads without raising --------------------------------------------------

@@ -67,29 +67,32 @@ def _print_summary(result: dict, out: str) -> None:
 def run_finetune_cls(argv: list[str]) -> int:
     from train.finetune_cls import ClassificationTask, ClassifierConfig
 
-    parser = _finetune_parser("finetune-cls", "Fine-tune a pretrained GPT to classify texts (a head on the last "
-                              "token; labels from the data).", ClassifierConfig, with_test=True)
-    args, extra = parser.parse_known_args(argv)
-    config = _load_finetune_config(ClassifierConfig, args, extra)
-    from train.finetune import finetune, load_starting_point
-
-    start = load_starting_point(args.checkpoint, args.tokenizer)
-    task = ClassificationTask(config, start.tokenizer, start.model.config.block_size, args.data, args.val, args.test)
-    _print_summary(finetune(task, config, start, args.out, resume=args.resume), args.out)
-    return 0
+    return _run_finetune(argv, "finetune-cls", "Fine-tune a pretrained GPT to classify texts (a head on the last "
+                         "token; labels from the data).", ClassifierConfig,
+                         lambda config, start, args: ClassificationTask(config, start.tokenizer,
+                                                                        start.model.config.block_size,
+                                                                        args.data, args.val, args.test))
 
 
 def run_finetune_sft(argv: list[str]) -> int:
     from train.finetune_sft import InstructionConfig, InstructionTask
 
-    parser = _finetune_parser("finetune-sft", "Instruction-tune a pretrained GPT on {instruction, input, output} "
-                              "pairs (loss on the responses only).", InstructionConfig, with_test=False)
-    args, extra = parser.parse_known_args(argv)
-    config = _load_finetune_config(InstructionConfig, args, extra)
+    return _run_finetune(argv, "finetune-sft", "Instruction-tune a pretrained GPT on {instruction, input, output} "
+                         "pairs (loss on the responses only).", InstructionConfig,
+                         lambda config, start, args: InstructionTask(config, start.tokenizer,
+                                                                     start.model.config.block_size,
+                                                                     args.data, args.val))
+
+
+def _run_finetune(argv: list[str], name: str, description: str, config_class, make_task) -> int:
+    """Parse a fine-tuning command, build its task from the starting point, train, print the summary."""
     from train.finetune import finetune, load_starting_point
 
+    parser = _finetune_parser(name, description, config_class, with_test=name == "finetune-cls")
+    args, extra = parser.parse_known_args(argv)
+    config = _load_finetune_config(config_class, args, extra)
     start = load_starting_point(args.checkpoint, args.tokenizer)
-    task = InstructionTask(config, start.tokenizer, start.model.config.block_size, args.data, args.val)
+    task = make_task(config, start, args)
     _print_summary(finetune(task, config, start, args.out, resume=args.resume), args.out)
     return 0
 
