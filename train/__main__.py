@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import math
 import os
 import shutil
@@ -195,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     from train.loop import TrainError
 
     try:
+        if argv and not command and not argv[0].startswith("-"):  # training itself takes options only
+            close = difflib.get_close_matches(argv[0], commands, n=1)
+            raise UsageError(f"unknown sub-command {argv[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                             + f"; choose from {', '.join(commands)}, or give training options such as --data")
         return command(argv[1:]) if command else run_train(argv)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files, directories, globs, gs:// or http(s):// URLs, or @list.txt files of them")
     parser.add_argument("--output", required=True, metavar="OUT", help="output directory (any Beam FileSystems path)")
     parser.add_argument("--config", metavar="FILE", help="TOML file of CleanConfig settings")
-    parser.add_argument("--langs", help="languages to keep, e.g. en,de; 'all' keeps every language and labels it")
+    parser.add_argument("--langs", help="languages to keep, e.g. en,de; 'all' keeps every language and labels it "
+                        "(default: en, the config's lang.langs)")
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
     parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. https://data.commoncrawl.org/")
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
