@@ -124,7 +124,7 @@ def unknown_beam_flags(beam_args: list[str]) -> list[str]:
             return [arg for arg in beam_args if arg.startswith("--runner")]
         except ImportError:
             return []
-    with _quiet_option_parsing():
+    with quiet_option_parsing():
         known = set(PipelineOptions(beam_args).get_all_options(retain_unknown_options=False))
     unknown = []
     for arg in beam_args:
@@ -136,7 +136,8 @@ def unknown_beam_flags(beam_args: list[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def _quiet_option_parsing():
+def quiet_option_parsing():
+    """Beam logs a warning for every flag it does not know; callers that expect ours among them say so."""
     options_logger = logging.getLogger("apache_beam.options.pipeline_options")
     level = options_logger.level
     options_logger.setLevel(logging.ERROR)  # we report unknown flags ourselves, in one line
@@ -147,7 +148,7 @@ def _quiet_option_parsing():
 
 
 def _options(beam_args: list[str]) -> PipelineOptions:
-    with _quiet_option_parsing():
+    with quiet_option_parsing():
         options = PipelineOptions(beam_args)
         options.get_all_options()           # Beam parses (and warns) on first use: here, while quiet
     return options

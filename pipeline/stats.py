@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
-import logging
 import platform
 import shlex
 import sys
@@ -126,13 +125,10 @@ def _content_arguments(args: list[str], out_dir: str) -> list[str]:
     """`args` without Beam's own options, and with the output folder as OUT."""
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    options_logger = logging.getLogger("apache_beam.options.pipeline_options")
-    level = options_logger.level
-    options_logger.setLevel(logging.ERROR)  # our own flags are "unparseable" to Beam, as expected
-    try:
+    from pipeline.runner import quiet_option_parsing
+
+    with quiet_option_parsing():  # our own flags are "unparseable" to Beam, as expected
         beam_names = set(PipelineOptions(args).get_all_options(drop_default=True, retain_unknown_options=False))
-    finally:
-        options_logger.setLevel(level)
     kept: list[str] = []
     beam_value_may_follow = False
     for arg in _without_execution_settings(args):

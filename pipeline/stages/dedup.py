@@ -43,7 +43,7 @@ from apache_beam.metrics import Metrics
 
 from pipeline.document import TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
-from pipeline.stages.spill import SpillReader
+from pipeline.stages.spill import ReadsSpill
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
 from pipeline.text.lsh import band_keys
@@ -205,17 +205,11 @@ def _send_text_to_partners(grouped):
         yield partner, (node, texts[0])
 
 
-class _VerifiedEdges(beam.DoFn):
+class _VerifiedEdges(ReadsSpill):
     """(v, {texts: [v's], candidates: [(u, u's text holder)...]}) → (u, v) where Jaccard(u, v) ≥ threshold."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
-
-    def setup(self):
-        self._reader = SpillReader()
-
-    def teardown(self):
-        self._reader.close()
 
     def _shingles(self, holder: dict[str, Any]) -> np.ndarray:
         return shingles_of(self._reader.text(holder), holder.get("lang"), self._config)
@@ -257,14 +251,8 @@ def _canonical_json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, default=str)
 
 
-class _Route(beam.DoFn):
+class _Route(ReadsSpill):
     """Joined (doc key, {docs, verdict}) → kept document or rejection records."""
-
-    def setup(self):
-        self._reader = SpillReader()
-
-    def teardown(self):
-        self._reader.close()
 
     def _ordered(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Records sharing an id and a text are ordered by their whole content, texts read back.
@@ -296,14 +284,8 @@ def _lines_to_strip(grouped, min_docs: int):
         yield document, line
 
 
-class _LineEntries(beam.DoFn):
+class _LineEntries(ReadsSpill):
     """(document key, doc) → (line key, document key) for each line of its text."""
-
-    def setup(self):
-        self._reader = SpillReader()
-
-    def teardown(self):
-        self._reader.close()
 
     def process(self, keyed):
         key, doc = keyed
@@ -311,17 +293,11 @@ class _LineEntries(beam.DoFn):
             yield line, key
 
 
-class _RemoveLines(beam.DoFn):
+class _RemoveLines(ReadsSpill):
     """Joined (document key, {docs, lines, keeper}) → the documents without those lines, or a
     rejection when nothing is left. A document that duplicates name as the one their cluster
     keeps is never emptied (it stays whole), so that `duplicate_of` always names a kept document.
     A shortened text travels in its document from here on (it is no longer the spilled one)."""
-
-    def setup(self):
-        self._reader = SpillReader()
-
-    def teardown(self):
-        self._reader.close()
 
     def process(self, grouped):
         _, joined = grouped

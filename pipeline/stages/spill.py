@@ -122,6 +122,16 @@ class SpillReader:
         self.close()
 
 
+class ReadsSpill(beam.DoFn):
+    """A DoFn that reads spilled texts back through `self._reader`, one reader per DoFn instance."""
+
+    def setup(self):
+        self._reader = SpillReader()
+
+    def teardown(self):
+        self._reader.close()
+
+
 def remove_work_dir(work_dir: str) -> None:
     """Delete the work folder of a finished run: its files (those of failed runs too), then the
     folder itself where there is one (object stores such as gs:// have no folders)."""
