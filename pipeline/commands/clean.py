@@ -5,7 +5,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -88,25 +87,25 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         from pipeline.graph import WORK_DIR, build_clean
         from pipeline.stages.spill import remove_work_dir
 
-        local = is_local(beam_args)
-        workers = local_workers(config.work) if local else 1
+        workers = local_workers(config.work) if is_local(beam_args) else 1
         work_dir = join(out_dir, WORK_DIR)
-        # Resuming is local: a remote runner retries its own work, and starts a run over otherwise.
-        found = _resumable_work(work_dir, sources, config, out_dir, workers) if local else None
+        # Resuming is for local runs on local disk, where a journal written is a journal kept even if
+        # the process is killed; a remote runner retries its own work, and starts a cancelled job over.
+        resumable = is_local(beam_args) and "://" not in out_dir
+        found = _work_folder(work_dir, sources, config, out_dir, workers) if resumable else None
         pipeline = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(pipeline, sources, config, out_dir, workers, journaled=local,
-                        done_units=found.work.done if found else frozenset())
+            build_clean(pipeline, sources, config, out_dir, workers, journaled=resumable,
+                        done_units=found.done if found else frozenset())
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
         if found:
-            if found.work.other_plan:
+            if found.other_plan:
                 print(f"{PROG}: discarding the unfinished run in {work_dir}: its options or inputs differ",
                       file=sys.stderr)
                 remove_work_dir(work_dir)
-            elif found.work.done:
-                print(f"{PROG}: resuming: {len(found.work.done)} of {found.units} work units already done",
-                      file=sys.stderr)
+            elif found.done:
+                print(f"{PROG}: resuming: {len(found.done)} of {found.units} work units already done", file=sys.stderr)
             record_plan(work_dir, found.fingerprint)
         # The marker goes first, so that from here until the end readers see an unfinished output.
         delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
@@ -130,14 +129,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     return 0
 
 
-@dataclass(frozen=True)
-class _Resumable:
-    fingerprint: str
-    units: int
-    work: WorkFolder
-
-
-def _resumable_work(work_dir: str, sources: list[str], config: CleanConfig, out_dir: str, workers: int) -> _Resumable:
+def _work_folder(work_dir: str, sources: list[str], config: CleanConfig, out_dir: str, workers: int) -> WorkFolder:
     """What an interrupted run of the same plan left in `work_dir` for this one (nothing is changed yet)."""
     def stamp(source: str) -> tuple[str, int | None, float | None]:
         found = [] if is_url(source) else [m for r in FileSystems.match([source]) for m in r.metadata_list]
@@ -147,5 +139,4 @@ def _resumable_work(work_dir: str, sources: list[str], config: CleanConfig, out_
 
     run = describe_run(sources, config, out_dir)
     fingerprint = plan_fingerprint(run["config"], [stamp(source) for source in sources], run["versions"])
-    units = plan_units(sources, config.work, workers)
-    return _Resumable(fingerprint, len(units), find_done_units(work_dir, fingerprint, units))
+    return find_done_units(work_dir, fingerprint, plan_units(sources, config.work, workers))

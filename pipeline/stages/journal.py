@@ -90,8 +90,10 @@ def _journaled_records(work_dir: str, key: str) -> int:
 
 @dataclass(frozen=True)
 class WorkFolder:
-    """What a run finds in its work folder: the units an interrupted run with the same fingerprint
-    finished, and whether the folder holds work of a run with another fingerprint."""
+    """What a run of `units` units under `fingerprint` finds in its work folder: the units an
+    interrupted run of the same plan finished, and whether it holds the work of another plan."""
+    fingerprint: str
+    units: int
     done: frozenset[Unit]
     other_plan: bool
 
@@ -99,11 +101,12 @@ class WorkFolder:
 def find_done_units(work_dir: str, fingerprint: str, units: list[Unit]) -> WorkFolder:
     """Inspect `work_dir` (reading only) for a run of `units` under `fingerprint`."""
     plan = join(work_dir, PLAN_FILE)
-    previous = json.loads(read_bytes(plan))["fingerprint"] if FileSystems.exists(plan) else None
+    previous = json.loads(read_bytes(plan)).get("fingerprint") if FileSystems.exists(plan) else None
     if previous != fingerprint:
-        return WorkFolder(frozenset(), other_plan=previous is not None)
-    return WorkFolder(frozenset(unit for unit in units if unit_is_done(
-        _marked_records(work_dir, unit_key(unit)), _journaled_records(work_dir, unit_key(unit)))), other_plan=False)
+        return WorkFolder(fingerprint, len(units), frozenset(), other_plan=previous is not None)
+    done = frozenset(unit for unit in units if unit_is_done(
+        _marked_records(work_dir, unit_key(unit)), _journaled_records(work_dir, unit_key(unit))))
+    return WorkFolder(fingerprint, len(units), done, other_plan=False)
 
 
 def record_plan(work_dir: str, fingerprint: str) -> None:
