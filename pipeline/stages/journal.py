@@ -75,9 +75,19 @@ def _journal_files(work_dir: str, key: str) -> list[str]:
     return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
 
 
+def _json_field(path: str, field: str):
+    """`field` of the JSON object in `path`; None where there is no such file, or it is not ours
+    (written by hand, say): a run does not resume from what it cannot read."""
+    if not FileSystems.exists(path):
+        return None
+    try:
+        return json.loads(read_bytes(path)).get(field)
+    except (ValueError, AttributeError):
+        return None
+
+
 def _marked_records(work_dir: str, key: str) -> int | None:
-    marker = join(unit_dir(work_dir, key), _MARKER)
-    return json.loads(read_bytes(marker))["records"] if FileSystems.exists(marker) else None
+    return _json_field(join(unit_dir(work_dir, key), _MARKER), "records")
 
 
 def _journaled_records(work_dir: str, key: str) -> int:
@@ -101,9 +111,9 @@ class WorkFolder:
 def find_done_units(work_dir: str, fingerprint: str, units: list[Unit]) -> WorkFolder:
     """Inspect `work_dir` (reading only) for a run of `units` under `fingerprint`."""
     plan = join(work_dir, PLAN_FILE)
-    previous = json.loads(read_bytes(plan)).get("fingerprint") if FileSystems.exists(plan) else None
+    previous = _json_field(plan, "fingerprint")
     if previous != fingerprint:
-        return WorkFolder(fingerprint, len(units), frozenset(), other_plan=previous is not None)
+        return WorkFolder(fingerprint, len(units), frozenset(), other_plan=FileSystems.exists(plan))
     done = frozenset(unit for unit in units if unit_is_done(
         _marked_records(work_dir, unit_key(unit)), _journaled_records(work_dir, unit_key(unit))))
     return WorkFolder(fingerprint, len(units), done, other_plan=False)
