@@ -9,9 +9,9 @@ after its last record. A rerun with the same plan fingerprint replays the journa
 that are done (`pipeline.resume.unit_is_done`) instead of reading them again, so dedup, the writers
 and the counts see the same records as a run that was never stopped.
 
-Journal entries, spilled texts and markers are written (flushed) in that order, record by record:
-a process killed at any point leaves a journal that is either whole and consistent with its marker,
-or short of it.
+A record's spilled text, then its journal entry, then (after the unit's last record) the unit's
+marker reach the disk in that order, each flushed: a process killed at any point leaves a journal
+that either holds what its marker counts, texts included, or falls short of it.
 """
 from __future__ import annotations
 
