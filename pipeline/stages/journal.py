@@ -39,7 +39,7 @@ _MARKER = "done.json"
 _JOURNAL_SUFFIX = ".journal"
 
 
-def unit_dir(work_dir: str, key: str) -> str:
+def _unit_dir(work_dir: str, key: str) -> str:
     return join(work_dir, _UNITS, key)
 
 
@@ -57,7 +57,7 @@ def note_passed(doc: dict, stage: str) -> dict:
 
 def start_unit(work_dir: str, key: str) -> None:
     """Forget what an earlier attempt at unit `key` left: its marker first, then its journals."""
-    directory = unit_dir(work_dir, key)
+    directory = _unit_dir(work_dir, key)
     delete = [join(directory, _MARKER)] if FileSystems.exists(join(directory, _MARKER)) else []
     delete += [m.path for r in FileSystems.match([join(directory, "*" + _JOURNAL_SUFFIX)]) for m in r.metadata_list]
     if delete:
@@ -65,13 +65,13 @@ def start_unit(work_dir: str, key: str) -> None:
 
 
 def mark_unit_done(work_dir: str, key: str, records: int) -> None:
-    atomic_write(join(unit_dir(work_dir, key), _MARKER), json.dumps({"records": records}).encode())
+    atomic_write(join(_unit_dir(work_dir, key), _MARKER), json.dumps({"records": records}).encode())
 
 
 # The driver's side: what a rerun finds.
 
 def _journal_files(work_dir: str, key: str) -> list[str]:
-    pattern = join(unit_dir(work_dir, key), "*" + _JOURNAL_SUFFIX)
+    pattern = join(_unit_dir(work_dir, key), "*" + _JOURNAL_SUFFIX)
     return sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
 
 
@@ -87,7 +87,7 @@ def _json_field(path: str, field: str):
 
 
 def _marked_records(work_dir: str, key: str) -> int | None:
-    return _json_field(join(unit_dir(work_dir, key), _MARKER), "records")
+    return _json_field(join(_unit_dir(work_dir, key), _MARKER), "records")
 
 
 def _journaled_records(work_dir: str, key: str) -> int:
@@ -151,7 +151,7 @@ class _JournalRecords(beam.DoFn):
     def _journal(self, key: str):
         if key != self._key:
             self._close()
-            directory = unit_dir(self._work_dir, key)
+            directory = _unit_dir(self._work_dir, key)
             ensure_dir(directory)
             path = join(directory, f"{self._kind}-{uuid.uuid4().hex}{_JOURNAL_SUFFIX}")
             self._key, self._file = key, FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
