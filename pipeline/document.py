@@ -13,6 +13,10 @@ A document is a plain, JSON-serialisable dict (Beam pickles it cheaply and it is
     text_ref  tuple where the text waits on disk instead, (spill file, offset, length), once a record
                     has left the filter stages (`pipeline.stages.spill`); the writer puts `text` back
     lang, lang_score          set by the language stage
+    trail     tuple (unit key, ((stage, bytes), ...)) while a record is inside its work unit's chain: the
+                    unit it was read from and its size as it left each stage it passed (`pipeline.stats`
+                    counts the funnel from these); set by the read stage, copied onto rejections, and
+                    removed where the chain ends (`pipeline.stages.journal`), so never written
     <signal>  number          each quality signal a stage computed, as a top-level key
 
 Kept documents are written with `html` removed. Stages never mutate their input dict; they yield
@@ -25,6 +29,7 @@ from typing import Any
 # Fields that describe where a document came from; copied onto its rejection record.
 PROVENANCE_FIELDS = ("id", "source", "url")
 TEXT_REF = "text_ref"
+TRAIL = "trail"
 
 
 def rejection(doc: dict[str, Any], stage: str, reason: str, **extra: Any) -> dict[str, Any]:
@@ -36,6 +41,8 @@ def rejection(doc: dict[str, Any], stage: str, reason: str, **extra: Any) -> dic
     """
     record = {key: doc.get(key) for key in PROVENANCE_FIELDS}
     record.update(stage=stage, reason=reason, **extra)
+    if TRAIL in doc:
+        record[TRAIL] = doc[TRAIL]
     if doc.get("text"):
         record["text"] = doc["text"]
     elif doc.get(TEXT_REF):

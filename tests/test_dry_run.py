@@ -10,8 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample"
 DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=us-central1",
             "--temp_location=gs://my-bucket/tmp", f"--setup_file={REPO / 'setup.py'}"]
-CLEAN_STAGES = ("Read -> SpillReadRejected -> Extract -> SpillExtractRejected -> Lang -> SpillLangRejected -> Quality -> "
-                "SpillQualityRejected -> Fingerprint -> SpillKept -> Dedup -> AllRejected")
+CLEAN_STAGES = ("Read -> PassedRead -> SpillReadRejected -> Extract -> PassedExtract -> SpillExtractRejected -> Lang -> "
+                "PassedLang -> SpillLangRejected -> Quality -> PassedQuality -> SpillQualityRejected -> Fingerprint -> "
+                "SpillKept -> Journal -> Dedup -> PassedDedup -> AllPasses -> AllRejected")
 
 
 def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys):
@@ -22,8 +23,9 @@ def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path
     assert "runner: LocalRunner (local, 2 worker processes)" in printed
     assert "inputs: 15 local source(s), 0 remote" in printed
     assert f"{SAMPLE / 'html'}: 12 source(s): {SAMPLE / 'html'}/de--computerbase.de.htc.html" in printed
-    assert ("stages: Read -> SpillReadRejected -> Extract -> SpillExtractRejected -> Lang -> SpillLangRejected -> "
-            "SpillKept -> AllRejected -> WriteCleaned -> WriteRejected -> Summarize") in printed
+    assert ("stages: Read -> PassedRead -> SpillReadRejected -> Extract -> PassedExtract -> SpillExtractRejected -> "
+            "Lang -> PassedLang -> SpillLangRejected -> SpillKept -> Journal -> WriteCleaned -> WriteRejected -> "
+            "Summarize") in printed
     assert not out.exists()
 
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+
+from apache_beam.io.filesystems import FileSystems
 
 from pipeline import config_io, dry_run
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
@@ -12,9 +15,13 @@ from pipeline.report import write_report
 from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
                              output_dir_problem, read_bytes, remove_temporary_files)
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
+from pipeline.resume import plan_fingerprint
 from pipeline.sources import SourceError, expand_sources
+from pipeline.sources.formats import is_url
+from pipeline.stages.journal import WorkFolder, find_done_units, record_plan
 from pipeline.stages.write import SHARD_GLOB, shard_name
-from pipeline.units import local_workers
+from pipeline.stats import describe_run
+from pipeline.units import local_workers, plan_units
 
 PROG = "pipeline clean"
 
@@ -81,11 +88,25 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         from pipeline.stages.spill import remove_work_dir
 
         workers = local_workers(config.work) if is_local(beam_args) else 1
+        work_dir = join(out_dir, WORK_DIR)
+        # Resuming is for local runs on local disk, where a journal written is a journal kept even if
+        # the process is killed; a remote runner retries its own work, and starts a cancelled job over.
+        resumable = is_local(beam_args) and "://" not in out_dir
+        found = _work_folder(work_dir, sources, config, out_dir, workers) if resumable else None
         pipeline = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(pipeline, sources, config, out_dir, workers)
+            build_clean(pipeline, sources, config, out_dir, workers, journaled=resumable,
+                        done_units=found.done if found else frozenset())
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
+        if found:
+            if found.other_plan:
+                print(f"{PROG}: discarding the unfinished run in {work_dir}: its options or inputs differ",
+                      file=sys.stderr)
+                remove_work_dir(work_dir)
+            elif found.done:
+                print(f"{PROG}: resuming: {len(found.done)} of {found.units} work units already done", file=sys.stderr)
+            record_plan(work_dir, found.fingerprint)
         # The marker goes first, so that from here until the end readers see an unfinished output.
         delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
                           join(out_dir, "stats.json"), join(out_dir, "report.html")])
@@ -106,3 +127,16 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
           f"{' (' + top + ')' if top else ''} in {time.time() - started:.1f}s → {out_dir}/cleaned, "
           f"report {out_dir}/report.html")
     return 0
+
+
+def _work_folder(work_dir: str, sources: list[str], config: CleanConfig, out_dir: str, workers: int) -> WorkFolder:
+    """What an interrupted run of the same plan left in `work_dir` for this one (nothing is changed yet)."""
+    def stamp(source: str) -> tuple[str, int | None, float | None]:
+        found = [] if is_url(source) else [m for r in FileSystems.match([source]) for m in r.metadata_list]
+        if len(found) != 1:  # a URL, or a folder saved by `datasets`: named, not stamped
+            return source, None, None
+        return source, found[0].size_in_bytes, found[0].last_updated_in_seconds
+
+    run = describe_run(sources, config, out_dir)
+    fingerprint = plan_fingerprint(run["config"], [stamp(source) for source in sources], run["versions"])
+    return find_done_units(work_dir, fingerprint, plan_units(sources, config.work, workers))

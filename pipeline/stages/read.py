@@ -4,30 +4,43 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.document import rejection
+from pipeline.document import TRAIL, rejection
+from pipeline.resume import unit_key
 from pipeline.sources.config import ReadConfig
+from pipeline.stages.journal import mark_unit_done, start_unit
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.unique_ids import DUPLICATE_ID, DuplicateIds
 from pipeline.units import Unit, unit_records
 
 
 class _ReadUnit(beam.DoFn):
-    def __init__(self, config: ReadConfig):
+    def __init__(self, config: ReadConfig, journal_dir: str | None):
         self._config = config
+        self._journal_dir = journal_dir
         self._documents = Metrics.counter("read", "documents")
         self._rejected = Metrics.counter("read", "rejected")
 
     def process(self, unit: Unit, later_occurrences):
+        key = unit_key(unit)
+        if self._journal_dir is not None:
+            start_unit(self._journal_dir, key)
         taken = dict(later_occurrences[unit.source])
+        records = 0
         for position, tag, record in unit_records(unit, self._config):
             if tag == KEPT and position in taken:
                 tag, record = REJECTED, rejection(record, "read", DUPLICATE_ID, duplicate_of=taken[position])
+            record = {**record, TRAIL: (key, ())}
+            records += 1
             if tag == REJECTED:
                 self._rejected.inc()
                 yield beam.pvalue.TaggedOutput(REJECTED, record)
             else:
                 self._documents.inc()
                 yield record
+        # The stages fused after this one have handled every record by now; the count lets a rerun
+        # check that against the unit's journal rather than trust it.
+        if self._journal_dir is not None:
+            mark_unit_done(self._journal_dir, key, records)
 
 
 class ReadSources(beam.PTransform):
@@ -39,20 +52,29 @@ class ReadSources(beam.PTransform):
     fuses with the stages after it and a page is dropped as soon as its text exists. With
     `config.redistribute` the documents are shuffled after reading instead, which helps a runner
     whose shuffle lives on disk (Dataflow) spread the pages of a few huge files.
+
+    Every record carries its trail (`pipeline.document.TRAIL`). With a `journal_dir`, each unit read
+    to its end is marked done there (`pipeline.stages.journal`); units in `done` are not read (a
+    rerun replays their journals), though the id census still counts them.
     """
 
-    def __init__(self, units: list[Unit | str], config: ReadConfig):
+    def __init__(self, units: list[Unit | str], config: ReadConfig, journal_dir: str | None = None,
+                 done: frozenset[Unit] = frozenset()):
         super().__init__()
         self._units = [unit if isinstance(unit, Unit) else Unit(unit) for unit in units]
         self._config = config
+        self._journal_dir = journal_dir
+        self._done = done
 
     def expand(self, root):
         units = (root
                  | "ListUnits" >> beam.Create(self._units)
                  | "SpreadUnits" >> beam.Reshuffle())
         later = units | "DuplicateIds" >> DuplicateIds(self._config)
+        if self._done:
+            units = units | "SkipDoneUnits" >> beam.Filter(lambda unit, done: unit not in done, self._done)
         routed = units | "ReadUnit" >> beam.ParDo(
-            _ReadUnit(self._config), beam.pvalue.AsMultiMap(later)).with_outputs(REJECTED, main=KEPT)
+            _ReadUnit(self._config, self._journal_dir), beam.pvalue.AsMultiMap(later)).with_outputs(REJECTED, main=KEPT)
         documents = routed[KEPT]
         if self._config.redistribute:
             documents = documents | "SpreadDocuments" >> beam.Reshuffle()

@@ -27,8 +27,9 @@ _ENCODING = ("utf-8", "surrogatepass")  # lone surrogates from JSON inputs survi
 
 
 class _SpillTexts(beam.DoFn):
-    def __init__(self, work_dir: str):
+    def __init__(self, work_dir: str, flush_each: bool):
         self._work_dir = work_dir
+        self._flush_each = flush_each
 
     def setup(self):
         ensure_dir(self._work_dir)
@@ -47,6 +48,8 @@ class _SpillTexts(beam.DoFn):
             self._offset = 0
         data = text.encode(*_ENCODING)
         self._file.write(data)
+        if self._flush_each:
+            self._file.flush()
         yield {**{key: value for key, value in record.items() if key != "text"},
                TEXT_REF: (self._path, self._offset, len(data))}
         self._offset += len(data)
@@ -58,17 +61,21 @@ class _SpillTexts(beam.DoFn):
 
 
 class SpillTexts(beam.PTransform):
-    """records → the same records, each text moved to a file under `work_dir` (when `enabled`)."""
+    """records → the same records, each text moved to a file under `work_dir` (when `enabled`).
 
-    def __init__(self, work_dir: str, enabled: bool):
+    With `flush_each` every text reaches the file before its record moves on, so a record journaled
+    downstream (`pipeline.stages.journal`) never points past what a killed run left on disk."""
+
+    def __init__(self, work_dir: str, enabled: bool, flush_each: bool = False):
         super().__init__()
         self._work_dir = work_dir
         self._enabled = enabled
+        self._flush_each = flush_each
 
     def expand(self, records):
         if not self._enabled:
             return records
-        return records | "SpillTexts" >> beam.ParDo(_SpillTexts(self._work_dir))
+        return records | "SpillTexts" >> beam.ParDo(_SpillTexts(self._work_dir, self._flush_each))
 
 
 class SpillReader:

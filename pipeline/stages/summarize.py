@@ -30,7 +30,9 @@ def _write_summary(tallies: list, out_dir: str, stages: list[str], run: dict) ->
 
 
 class Summarize(beam.PTransform):
-    """Input: a dict `{stage: (kept, rejected)}` for every stage that ran, plus "final" for the output.
+    """Input: a dict with "passes", (stage, bytes) for every stage each document passed
+    (`pipeline.stages.journal.stage_pass`), "rejected", every rejection record, and "kept", the
+    documents of the output. `stages` are the stages that ran after "read", in order.
 
     Writes `stats.json` into `out_dir`, with `run` (see `pipeline.stats.describe_run`) under "run",
     and returns a one-element PCollection holding the stats dict.
@@ -43,21 +45,15 @@ class Summarize(beam.PTransform):
         self._run = run
 
     def expand(self, flows):
-        pipeline = next(iter(flows.values()))[0].pipeline
-        pieces = []
-        for stage, (kept, rejected) in flows.items():
-            pieces.append(kept | f"Kept{stage}" >> beam.Map(lambda d, stage=stage: (stage, (1, tally.document_bytes(d))))
-                          | f"SumKept{stage}" >> beam.CombinePerKey(_sum_pairs)
-                          | f"TagKept{stage}" >> beam.Map(lambda kv: (tally.STAGE_KEPT, *kv)))
-            pieces.append(rejected | f"Dropped{stage}" >> beam.Map(lambda r, stage=stage: (stage, (1, tally.document_bytes(r))))
-                          | f"SumDropped{stage}" >> beam.CombinePerKey(_sum_pairs)
-                          | f"TagDropped{stage}" >> beam.Map(lambda kv: (tally.STAGE_DROPPED, *kv)))
-        final = flows[self._stages[-1] if self._stages else tally.READ_STAGE][0]
-        rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten(pipeline=pipeline)
-        pieces += [
+        passes, rejected, kept = flows["passes"], flows["rejected"], flows["kept"]
+        pieces = [
+            passes | "Passes" >> beam.MapTuple(lambda stage, size: (stage, (1, size)))
+            | "SumPasses" >> beam.CombinePerKey(_sum_pairs) | "TagPasses" >> beam.Map(lambda kv: (tally.STAGE_KEPT, *kv)),
+            rejected | "Drops" >> beam.Map(lambda r: (r["stage"], (1, tally.document_bytes(r))))
+            | "SumDrops" >> beam.CombinePerKey(_sum_pairs) | "TagDrops" >> beam.Map(lambda kv: (tally.STAGE_DROPPED, *kv)),
             rejected | "Reasons" >> beam.Map(lambda r: (r["reason"], 1)) | "SumReasons" >> beam.CombinePerKey(sum)
             | "TagReasons" >> beam.Map(lambda kv: (tally.REASON, *kv)),
-            final | "KeptLangs" >> beam.FlatMap(lambda d: [(d["lang"], 1)] if d.get("lang") else [])
+            kept | "KeptLangs" >> beam.FlatMap(lambda d: [(d["lang"], 1)] if d.get("lang") else [])
             | "SumKeptLangs" >> beam.CombinePerKey(sum) | "TagKeptLangs" >> beam.Map(lambda kv: (tally.KEPT_LANG, *kv)),
             rejected | "DroppedLangs" >> beam.FlatMap(
                 lambda r: [(r["lang"], 1)] if r.get("stage") == "lang" and r.get("lang") else [])
@@ -66,7 +62,7 @@ class Summarize(beam.PTransform):
             rejected | "FailedUrls" >> beam.FlatMap(
                 lambda r: [(tally.FAILED_URL, r.get("url") or r.get("source"), r.get("error", ""))]
                 if r["reason"] == DOWNLOAD_FAILED else []),
-            final | "KeptSources" >> beam.Map(lambda d: (d.get("source") or "", 1))
+            kept | "KeptSources" >> beam.Map(lambda d: (d.get("source") or "", 1))
             | "SumKeptSources" >> beam.CombinePerKey(sum)
             | "TagKeptSources" >> beam.Map(lambda kv: (tally.SOURCE_KEPT, *kv)),
             rejected | "RejectedSources" >> beam.Map(lambda r: ((r.get("source") or "", r["reason"]), 1))
