@@ -10,7 +10,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.sources import ReadConfig, read_source
 from pipeline.stages.extract import ExtractText
-from pipeline.text.extract import ExtractConfig, document_text, extract_text
+from pipeline.text.extract import (ExtractConfig, document_text, extract_text, is_navigation_line, is_notice_line,
+                                  strip_boilerplate_lines)
 from pipeline.text.verdict import keep
 
 HTML = Path(__file__).resolve().parents[1] / "data" / "sample" / "html"
@@ -106,3 +107,52 @@ def test_pages_with_more_tags_than_trafilatura_handles_quickly_go_to_resiliparse
     assert extract_text(html, few_tags) == extract_text(html, ExtractConfig(extractor="resiliparse"))
     assert document_text({"html": html}, few_tags) == ("Hello world text here.\n\nEnd.", keep())
     assert extract_text(html, ExtractConfig()).strip() == "Hello world text here.\nEnd."
+
+
+PAGE_WITH_TEMPLATE = """Home | News | Sport
+About us
+
+Bushfire threatens Hill Top
+
+Hundreds of people have been forced to vacate their homes as strong winds pushed a bushfire towards the town.
+Home | News | Sport
+A new blaze near Goulburn has forced the closure of the Hume Highway.
+This site uses cookies to improve your experience.
+The fire service said the wind would ease overnight.
+The fire service said the wind would ease overnight.
+
+Home | News | Sport
+Contact
+Privacy"""
+
+
+def test_strip_boilerplate_lines_removes_menus_repeats_and_notices_but_keeps_content():
+    assert strip_boilerplate_lines(PAGE_WITH_TEMPLATE) == (
+        "Hundreds of people have been forced to vacate their homes as strong winds pushed a bushfire towards the town.\n"
+        "A new blaze near Goulburn has forced the closure of the Hume Highway.\n"
+        "The fire service said the wind would ease overnight.\n"
+        "The fire service said the wind would ease overnight.")   # repeated sentences are the quality rules' call
+
+
+def test_strip_boilerplate_lines_keeps_headings_between_paragraphs():
+    text = "First paragraph ends here.\n\nA heading\n\nSecond paragraph ends here."
+    assert strip_boilerplate_lines(text) == text
+
+
+def test_a_page_of_navigation_only_strips_to_nothing():
+    assert strip_boilerplate_lines("Home\nAbout\n\nContact | Imprint\n") == ""
+    assert strip_boilerplate_lines("") == ""
+
+
+def test_navigation_and_notice_lines():
+    assert is_navigation_line("Older posts", 10) and not is_navigation_line("It rained.", 10)
+    assert not is_navigation_line("one two three four five six seven eight nine ten eleven", 10)
+    assert is_notice_line("Please enable JavaScript to view comments") and is_notice_line("Read our Privacy Policy")
+    assert not is_notice_line("The council met on Tuesday.")
+
+
+def test_resiliparse_strips_template_lines_unless_told_not_to(python_blog):
+    raw = extract_text(python_blog["html"], ExtractConfig(extractor="resiliparse", strip_boilerplate=False))
+    stripped = extract_text(python_blog["html"], ExtractConfig(extractor="resiliparse"))
+    assert stripped == strip_boilerplate_lines(raw) and len(stripped) < len(raw)
+    assert "Python 3.6.0 is the newest major release of the Python language" in stripped

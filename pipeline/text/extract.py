@@ -5,6 +5,11 @@ precision, slower) and resiliparse (several times faster, simpler heuristics). P
 number of tags go to resiliparse whatever the choice, so one page cannot stall a worker. Both are called
 with caches and cross-document deduplication off, so a page's text never depends on which pages
 came before it on the same worker.
+
+resiliparse keeps more of a page's template than trafilatura: header and footer menus, repeated
+navigation, cookie notices. `strip_boilerplate_lines` removes such lines from its text (on by
+default for resiliparse), so that they neither reach the corpus nor trip the quality rules that
+count duplicate and unpunctuated lines.
 """
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.text.normalize import normalize_text
+from pipeline.text.quality import C4_POLICY_PHRASES, TERMINAL_PUNCTUATION
 from pipeline.text.verdict import Decision, Verdict, drop, keep
+from pipeline.text.words import split_words
 
 
 @dataclass
@@ -29,6 +36,10 @@ class ExtractConfig:
     fast: bool = True
     # resiliparse: keep only blocks its main-content heuristics accept.
     main_content: bool = True
+    # resiliparse: remove template lines left in its text (see `strip_boilerplate_lines`).
+    strip_boilerplate: bool = True
+    # Lines of fewer words than this, without terminal punctuation, count as navigation.
+    nav_line_max_words: int = 10
     # Documents whose text (after extraction and normalization) is shorter are dropped ("extract_empty").
     min_chars: int = 1
     # Larger pages are dropped unextracted ("html_too_large"): extractors take superlinear time on them.
@@ -65,8 +76,45 @@ def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verd
 def extract_text(html: str, config: ExtractConfig, url: str | None = None) -> str:
     """The main text of an HTML page ("" when there is none)."""
     if config.extractor == "resiliparse" or html.count("<") > config.max_trafilatura_tags:
-        return _resiliparse_text(html, config)
+        text = _resiliparse_text(html, config)
+        return strip_boilerplate_lines(text, config.nav_line_max_words) if config.strip_boilerplate else text
     return _trafilatura_text(html, config, url)
+
+
+def is_navigation_line(line: str, max_words: int) -> bool:
+    """A short line without terminal punctuation: a menu entry, breadcrumb or link label, not a sentence."""
+    stripped = line.strip()
+    return not stripped.endswith(TERMINAL_PUNCTUATION) and len(split_words(stripped)) < max_words
+
+
+def is_notice_line(line: str) -> bool:
+    """A cookie, privacy-policy or enable-javascript notice (C4's phrases)."""
+    lowered = line.lower()
+    return "javascript" in lowered or any(phrase in lowered for phrase in C4_POLICY_PHRASES)
+
+
+def strip_boilerplate_lines(text: str, nav_max_words: int = 10) -> str:
+    """`text` without the template lines an extractor left in it: the runs of navigation lines that
+    open and close the page (menus, breadcrumbs, footer links), navigation lines met earlier in the
+    page (a menu repeated in the footer), and notice lines. Headings between paragraphs stay, and
+    so do repeated sentences: repetition in the content itself is for the quality rules to judge.
+    Blank lines are kept where they separate kept lines."""
+    lines = text.split("\n")
+    content = [i for i, line in enumerate(lines) if line.strip() and not is_navigation_line(line, nav_max_words)]
+    if not content:
+        return ""
+    seen = {line.strip() for line in lines[:content[0]]}   # the opening menu, repeated further down
+    kept = []
+    for line in lines[content[0]:content[-1] + 1]:
+        stripped = line.strip()
+        if stripped and is_navigation_line(stripped, nav_max_words):
+            if stripped in seen:
+                continue
+            seen.add(stripped)
+        if stripped and is_notice_line(stripped):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 def _trafilatura_text(html: str, config: ExtractConfig, url: str | None) -> str:
