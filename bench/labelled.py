@@ -49,14 +49,14 @@ SAMPLE = REPO / "data/sample"
 ARTICLES = 60
 
 CONFIGS = {
-    "trafilatura (default settings: fast)": ["--set", "extract.extractor=trafilatura"],
+    "trafilatura (fast=true)": ["--set", "extract.extractor=trafilatura"],
     "trafilatura, fallbacks on (fast=false)": ["--set", "extract.extractor=trafilatura", "--set", "extract.fast=false"],
     "trafilatura, favor=precision": ["--set", "extract.extractor=trafilatura", "--set", "extract.favor=precision"],
     "resiliparse as is": ["--set", "extract.extractor=resiliparse", "--set", "extract.strip_boilerplate=false"],
-    "resiliparse + boilerplate lines stripped": ["--set", "extract.extractor=resiliparse",
+    "resiliparse + boilerplate lines stripped (default)": ["--set", "extract.extractor=resiliparse",
                                                  "--set", "extract.strip_boilerplate=true"],
 }
-PREPASS_BASE = "trafilatura (default settings: fast)"
+PREPASS_BASE = "trafilatura (fast=true)"
 
 
 # ---------------------------------------------------------------- building the data
