@@ -85,7 +85,7 @@ def test_extract_stage_without_filtering_converts_but_keeps_all(python_blog):
 def test_rejected_pages_keep_their_html_up_to_the_cap():
     """A page dropped at this stage is not lost: its rejection keeps the HTML (cut at max_html_chars,
     flagged), and whatever text extraction found."""
-    empty_html = "<html><body><nav>Home</nav></body></html>"
+    empty_html = "<html><body><p>Not much here.</p></body></html>"
     huge_html = "<html><body><p>" + "word " * 3_000 + "</p></body></html>"
     docs = [{"id": "empty", "source": "s", "html": empty_html}, {"id": "huge", "source": "s", "html": huge_html},
             {"id": "short", "source": "s", "text": "Too short."}]
@@ -94,7 +94,7 @@ def test_rejected_pages_keep_their_html_up_to_the_cap():
         kept_html = {"empty": empty_html, "huge": huge_html[:10_000], "short": None}
         assert_that(rejected | beam.Map(lambda r: (r["id"], r["reason"], r.get("html") == kept_html[r["id"]],
                                                    r.get("html_truncated"), r.get("text"))),
-                    equal_to([("empty", "extract_empty", True, None, "Home"),
+                    equal_to([("empty", "extract_empty", True, None, "Not much here."),
                               ("huge", "html_too_large", True, True, None),
                               ("short", "extract_empty", True, None, "Too short.")]))
 
@@ -103,10 +103,10 @@ def test_pages_with_more_tags_than_trafilatura_handles_quickly_go_to_resiliparse
     """trafilatura's time grows with the tag count (a million <br> took a minute); beyond
     max_trafilatura_tags the page is extracted by resiliparse, whose output keeps its blank line."""
     html = "<html><body><p>Hello world text here.</p>" + "<br>" * 5_000 + "<p>End.</p></body></html>"
-    few_tags = ExtractConfig(max_trafilatura_tags=1_000)
+    few_tags = ExtractConfig(extractor="trafilatura", max_trafilatura_tags=1_000)
     assert extract_text(html, few_tags) == extract_text(html, ExtractConfig(extractor="resiliparse"))
     assert document_text({"html": html}, few_tags) == ("Hello world text here.\n\nEnd.", keep())
-    assert extract_text(html, ExtractConfig()).strip() == "Hello world text here.\nEnd."
+    assert extract_text(html, ExtractConfig(extractor="trafilatura")).strip() == "Hello world text here.\nEnd."
 
 
 PAGE_WITH_TEMPLATE = """Home | News | Sport

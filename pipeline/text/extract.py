@@ -27,6 +27,8 @@ from pipeline.text.words import split_words
 
 @dataclass
 class ExtractConfig:
+    # resiliparse with strip_boilerplate: the most known text per second of CPU on bench/labelled.py;
+    # trafilatura keeps less template text but is ~8x slower (BENCHMARKS.md, "Choosing the extractor").
     extractor: Literal["trafilatura", "resiliparse"] = "resiliparse"
     include_tables: bool = True
     include_comments: bool = False            # reader comments under articles
