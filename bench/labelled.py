@@ -7,8 +7,9 @@ junk kept, documents/s.
 The data (see bench/data/labelled/README.md) is built as a user builds a regression set: real news
 articles (known main text) put into the main block of real web pages, in place of that page's own
 paragraphs, so every menu, sidebar and footer around them is real template; plus known exact and
-near duplicates of those articles and known junk (template-only pages with the article block emptied, cookie walls, lorem ipsum, an
-error page, pages in other languages). labels.jsonl says what each page is.
+near duplicates of those articles and known junk (templates with the article block emptied,
+cookie walls, lorem ipsum, error pages, pages in other languages). labels.jsonl says what each
+page is.
 
 Each configuration runs the real `python -m pipeline clean --langs en` (in this process, one
 worker, after a warm-up run, so imports and model loads are not counted) and is judged on the
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
-import html
 import io
 import json
 import random
@@ -97,7 +97,7 @@ def _templates() -> list[tuple[str, str]]:
 
 
 def _main_block(page: str):
-    """The element whose own <p> children hold the most text (the article body), or None."""
+    """(parsed page, the element whose own <p> children hold the most text: the article body), or None."""
     import lxml.html
 
     try:
