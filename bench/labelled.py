@@ -349,7 +349,8 @@ def main() -> int:
                   f"and {len(row['junk_dropped'])} kept junk pages ({', '.join(row['junk_dropped']) or '-'})")
     for name, row in rows.items():
         if "kept" in row:
-            junk = sorted(label["kind"] for label in labels if label["url"] in row["kept"] and label["kind"].startswith("junk"))
+            junk = sorted(label["kind"] for label in labels
+                          if label["url"] in row["kept"] and label["kind"].startswith("junk"))
             print(f"\n{name}: junk kept: {', '.join(junk) or '-'}")
     return 0
 

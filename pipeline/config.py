@@ -72,7 +72,8 @@ def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> Cle
     if config.work.workers < 0 or config.work.parts_per_file < 0:
         raise config_io.ConfigError("work.workers and work.parts_per_file must be 0 (automatic) or more")
     if config.work.one_worker_below_mb < 0:
-        raise config_io.ConfigError(f"work.one_worker_below_mb must not be negative, got {config.work.one_worker_below_mb}")
+        raise config_io.ConfigError(
+            f"work.one_worker_below_mb must not be negative, got {config.work.one_worker_below_mb}")
     if not 0 <= read.max_replacement_ratio <= 1:
         raise config_io.ConfigError(f"read.max_replacement_ratio must be in [0, 1], got {read.max_replacement_ratio}")
     return config
