@@ -25,8 +25,12 @@ class OutputConfig:
 
 @dataclass
 class WorkConfig:
-    # Worker processes of a local run; 0: one per CPU core. Other runners size themselves.
+    # Worker processes of a local run; 0: automatic (one for local inputs under one_worker_below_mb,
+    # else one per CPU core). Other runners size themselves.
     workers: int = 0
+    # Below this much local input (MB, compressed as stored), a second worker's start-up (imports,
+    # models: seconds) costs more than it saves; inputs off this machine count as large.
+    one_worker_below_mb: float = 16.0
     # Units each local input file is split into; 0: enough for every worker to have one.
     parts_per_file: int = 0
     # Texts wait in files under OUT/.work between filtering and writing, not in memory; off, they
@@ -67,6 +71,9 @@ def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> Cle
         raise config_io.ConfigError(f"read.download_backoff_s must not be negative, got {read.download_backoff_s}")
     if config.work.workers < 0 or config.work.parts_per_file < 0:
         raise config_io.ConfigError("work.workers and work.parts_per_file must be 0 (automatic) or more")
+    if config.work.one_worker_below_mb < 0:
+        raise config_io.ConfigError(
+            f"work.one_worker_below_mb must not be negative, got {config.work.one_worker_below_mb}")
     if not 0 <= read.max_replacement_ratio <= 1:
         raise config_io.ConfigError(f"read.max_replacement_ratio must be in [0, 1], got {read.max_replacement_ratio}")
     return config

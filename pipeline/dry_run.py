@@ -33,7 +33,7 @@ def clean(prog: str, specs: list[str], config, out_dir: str, beam_args: list[str
 
     try:
         inputs = list_inputs(specs, lambda spec: expand_sources([spec], config.read))
-        workers = local_workers(config.work) if is_local(beam_args) else 1
+        workers = local_workers(config.work, sources_of(inputs)) if is_local(beam_args) else 1
         pipeline = make_pipeline(with_local_workers([*beam_args, BEAM_DRY_RUN], workers))
         build_clean(pipeline, sources_of(inputs), config, out_dir, workers)
     except (SourceError, ConfigError, ValueError) as error:   # ValueError: Beam's option validation

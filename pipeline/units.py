@@ -27,8 +27,31 @@ class Unit:
     parts: int = 1
 
 
-def local_workers(config: WorkConfig) -> int:
-    return config.workers or os.cpu_count() or 1
+def local_workers(config: WorkConfig, sources: list[str]) -> int:
+    """Worker processes for a local run over `sources`: `work.workers` when given; else one when the
+    input is small (each extra process spends seconds importing Beam and loading models before its
+    first page), else one per CPU core."""
+    if config.workers:
+        return config.workers
+    size = local_input_bytes(sources)
+    if size is not None and size < config.one_worker_below_mb * 1024**2:
+        return 1
+    return os.cpu_count() or 1
+
+
+def local_input_bytes(sources: list[str]) -> int | None:
+    """Total size of `sources` on this machine's disk, or None when any is elsewhere (its size is not
+    fetched: a dry run stays offline)."""
+    total = 0
+    for source in sources:
+        if "://" in source:
+            return None
+        if os.path.isdir(source):   # a datasets.save_to_disk folder
+            total += sum(os.path.getsize(os.path.join(folder, name))
+                         for folder, _, names in os.walk(source) for name in names)
+        elif os.path.exists(source):   # a vanished file is the reader's to report, not this estimate's
+            total += os.path.getsize(source)
+    return total
 
 
 def plan_units(sources: list[str], config: WorkConfig, workers: int) -> list[Unit]:

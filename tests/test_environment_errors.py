@@ -16,7 +16,8 @@ HTML = str(Path(__file__).resolve().parents[1] / "data/sample/html")
 def test_clean_stops_when_the_extractor_cannot_be_imported(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "trafilatura", None)     # as on a worker where it is not installed
     # one in-process worker: the module is hidden in this process only
-    code = main(["clean", "--input", HTML, "--output", str(tmp_path / "out"), "--workers", "1"])
+    code = main(["clean", "--input", HTML, "--output", str(tmp_path / "out"), "--workers", "1",
+                 "--set", "extract.extractor=trafilatura"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.count("\n") == 1 and "trafilatura" in err and "ModuleNotFoundError" in err

@@ -20,7 +20,7 @@ from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
 from pipeline.stages.spill import SpillTexts, remove_work_dir
 from pipeline.stages.write import WriteJsonlShards
-from pipeline.units import Unit, plan_units
+from pipeline.units import Unit, local_input_bytes, local_workers, plan_units
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample"
@@ -139,3 +139,17 @@ def test_remove_work_dir_deletes_spill_files_of_earlier_runs_too(tmp_path):
     remove_work_dir(str(work))
     assert not work.exists()
     remove_work_dir(str(work))   # nothing there: nothing to do
+
+
+def test_small_local_inputs_run_in_one_worker_large_or_remote_ones_in_one_per_core(tmp_path):
+    small = tmp_path / "small.warc.gz"
+    small.write_bytes(b"x" * 1000)
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "data-00000-of-00001.arrow").write_bytes(b"x" * 3000)
+    cores = os.cpu_count() or 1
+    assert local_input_bytes([str(small), str(dataset)]) == 4000
+    assert local_workers(WorkConfig(), [str(small), str(dataset)]) == 1
+    assert local_workers(WorkConfig(one_worker_below_mb=0.001), [str(small), str(dataset)]) == cores
+    assert local_workers(WorkConfig(), [str(small), "gs://bucket/crawl.warc.gz"]) == cores  # size unknown offline
+    assert local_workers(WorkConfig(workers=3), [str(small)]) == 3   # an explicit count wins

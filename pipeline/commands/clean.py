@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
     parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. https://data.commoncrawl.org/")
     parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
-    parser.add_argument("--workers", type=int, help="worker processes of a local run (default: one per CPU core)")
+    parser.add_argument("--workers", type=int, help="worker processes of a local run (default: 1 for local input "
+                        "under work.one_worker_below_mb, 16 MB; else one per CPU core)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set quality.gopher_quality.min_words=20 (repeatable)")
     parser.add_argument("--dry-run", action="store_true",
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         from pipeline.graph import WORK_DIR, build_clean
         from pipeline.stages.spill import remove_work_dir
 
-        workers = local_workers(config.work) if is_local(beam_args) else 1
+        workers = local_workers(config.work, sources) if is_local(beam_args) else 1
         work_dir = join(out_dir, WORK_DIR)
         # Resuming is for local runs on local disk, where a journal written is a journal kept even if
         # the process is killed; a remote runner retries its own work, and starts a cancelled job over.

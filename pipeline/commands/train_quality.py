@@ -34,7 +34,7 @@ PROG = "python -m pipeline train-quality"
 _JSONL_SUFFIXES = tuple(f"{ext}{compression}" for ext in (".jsonl", ".json") for compression in ("", ".gz", ".zst", ".bz2"))
 # Pages in rejected/ with HTML only are those the main-content extractor found nothing in: what they
 # teach is their visible text as a whole (menus, banners, boilerplate), so all of it is extracted.
-_VISIBLE_TEXT = ExtractConfig(extractor="resiliparse", main_content=False)
+_VISIBLE_TEXT = ExtractConfig(extractor="resiliparse", main_content=False, strip_boilerplate=False)
 
 
 class ExamplesError(ValueError):
