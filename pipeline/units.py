@@ -28,7 +28,14 @@ class Unit:
 
 
 def local_workers(config: WorkConfig) -> int:
-    return config.workers or os.cpu_count() or 1
+    return config.workers or usable_cores()
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (taskset and container cpusets narrow them), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # macOS and Windows have no affinity call
 
 
 def plan_units(sources: list[str], config: WorkConfig, workers: int) -> list[Unit]:

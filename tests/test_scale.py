@@ -20,7 +20,7 @@ from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
 from pipeline.stages.spill import SpillTexts, remove_work_dir
 from pipeline.stages.write import WriteJsonlShards
-from pipeline.units import Unit, plan_units
+from pipeline.units import Unit, local_workers, plan_units
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample"
@@ -34,6 +34,17 @@ def test_plan_units_splits_files_so_every_worker_has_one():
     assert plan_units(["a"], WorkConfig(parts_per_file=3), workers=1) == [Unit("a", i, 3) for i in range(3)]
     # a URL is downloaded by whoever reads it: never split, or every part would download it
     assert plan_units(["https://x/a.warc.gz"], WorkConfig(), workers=4) == [Unit("https://x/a.warc.gz")]
+
+
+def test_default_workers_are_the_cores_this_process_may_use():
+    # taskset, cgroup cpusets and `docker --cpuset-cpus` narrow the cores a run may use; a worker per
+    # core of the whole machine would crowd them (the clean-vs-datatrove bench pins runs to 2 cores)
+    code = ("import os; from pipeline.config import WorkConfig; from pipeline.units import local_workers; "
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); print(local_workers(WorkConfig()))")
+    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert pinned.stdout.strip() == "1"
+    assert local_workers(WorkConfig(workers=3)) == 3
 
 
 def _expected(sources):
