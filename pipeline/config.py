@@ -25,7 +25,7 @@ class OutputConfig:
 
 @dataclass
 class WorkConfig:
-    # Worker processes of a local run; 0: one per CPU core. Other runners size themselves.
+    # Worker processes of a local run; 0: one per CPU core this process may use. Other runners size themselves.
     workers: int = 0
     # Units each local input file is split into; 0: enough for every worker to have one.
     parts_per_file: int = 0
