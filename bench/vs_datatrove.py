@@ -113,6 +113,27 @@ def versions(python: Path, env: dict[str, str], log: Path) -> dict[str, str]:
 
 # --- timed runs ---------------------------------------------------------------------------------
 
+def two_cores() -> list[int]:
+    """Two usable cores on different physical cores where the machine says which share one (SMT
+    siblings would make "2 cores" one core and a half)."""
+    usable = sorted(os.sched_getaffinity(0))
+
+    def siblings(core: int) -> set[int]:
+        try:
+            listed = Path(f"/sys/devices/system/cpu/cpu{core}/topology/thread_siblings_list").read_text().strip()
+        except OSError:
+            return {core}
+        found = set()
+        for span in listed.split(","):
+            low, _, high = span.partition("-")
+            found.update(range(int(low), int(high or low) + 1))
+        return found
+
+    first = usable[0]
+    apart = [core for core in usable[1:] if core not in siblings(first)]
+    return [first, (apart or usable[1:])[0]] if len(usable) > 1 else usable
+
+
 def pinned(cores: list[int], command: list[str]) -> list[str]:
     return ["taskset", "-c", ",".join(map(str, cores)), *command]
 
@@ -129,8 +150,8 @@ def time_clean(cores: list[int], files: list[Path], work: Path, *options: str) -
              env={**os.environ, "PYTHONPATH": str(REPO)})
         seconds = time.perf_counter() - started
         stats = json.loads(Path(out, "out/stats.json").read_text())
-    return seconds, {"docs": stats["input_docs"], "kept": stats["kept_docs"],
-                     "before_dedup": next(row["docs_in"] for row in stats["funnel"] if row["stage"] == "dedup")}
+    before_dedup = next((row["docs_in"] for row in stats["funnel"] if row["stage"] == "dedup"), 0)
+    return seconds, {"docs": stats["input_docs"], "kept": stats["kept_docs"], "before_dedup": before_dedup}
 
 
 def time_datatrove(cores: list[int], python: Path, env: dict[str, str], folder: Path, work: Path) -> tuple[float, dict]:
@@ -223,15 +244,15 @@ def profile(files: list[Path], work: Path, cores: list[int]) -> tuple[list[tuple
     gzip_bytes(b"".join(jsonl_bytes([record]) for record in records))
     rows.append(("write (JSON lines, gzip; cleaned and rejected)", len(records), time.perf_counter() - started))
     os.sched_setaffinity(0, allowed)
+    return rows, len(read)
 
+
+def startup_seconds(cores: list[int], work: Path) -> dict[int, float]:
+    """Seconds of the whole `clean` command on an empty WARC: 1 worker on 1 core, default on 2."""
     empty = work / "empty.warc.gz"
     gzip.open(empty, "wb").close()
-    with tempfile.TemporaryDirectory(dir=work) as out:
-        started = time.perf_counter()
-        _run(pinned(cores, clean_command([empty], Path(out, "out"))), work / "clean.log", cwd=REPO,
-             env={**os.environ, "PYTHONPATH": str(REPO)})
-        rows.append(("start-up (whole command on an empty WARC, 2 workers)", 0, time.perf_counter() - started))
-    return rows, len(read)
+    return {len(run_cores): time_clean(run_cores, [empty], work, *options)[0]
+            for run_cores, options in ((cores[:1], ("--workers", "1")), (cores, ()))}
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -270,8 +291,9 @@ def report(facts: dict) -> str:
         f"Machine: {facts['machine']}; load average {facts['load_before']:.2f} before, {facts['load_after']:.2f} after. "
         f"Input: {pages:,} real-like pages, {facts['megabytes']:.1f} MB of WARC.gz, built by bench/scale.py's builder "
         f"from the repository's files only, split into {facts['files']} files because datatrove cannot split one "
-        f"file across tasks; both sides read the same files. {facts['repeat']} rounds, the three runs of a round one "
-        "after the other; each figure is the whole command, start-up included.",
+        f"file across tasks; both sides read the same files. {facts['repeat']} round(s), the three runs of a round "
+        "one after the other; each figure is the whole command, start-up included. The whole benchmark took "
+        f"{facts['elapsed'] / 60:.1f} minutes.",
         "",
         "| run | cores (taskset) | documents/s, each round | median documents/s | kept before dedup | kept |",
         "|---|---|---|---|---|---|",
@@ -300,24 +322,27 @@ def report(facts: dict) -> str:
         "candidates, stats.json and report.html.",
         "",
         "Where `clean`'s time goes, per document, one core: our stage functions called in one process on the same "
-        "documents (each step gets what the one before kept); start-up is the whole command on an empty WARC.",
+        "documents (each step gets what the one before kept), and start-up: the whole command on an empty WARC.",
         "",
         "| step | documents in | seconds | ms per document in | ms per input page |",
         "|---|---|---|---|---|",
     ]
-    total = 0.0
     for step, docs_in, seconds in facts["profile"]:
-        total += seconds
-        per_doc = f"{1000 * seconds / docs_in:.2f}" if docs_in else "—"
-        lines.append(f"| {step} | {docs_in:,} | {seconds:.1f} | {per_doc} | {1000 * seconds / pages:.2f} |")
+        lines.append(f"| {step} | {docs_in:,} | {seconds:.1f} | {1000 * seconds / docs_in:.2f} | "
+                     f"{1000 * seconds / pages:.2f} |")
+    steps = sum(seconds for _, _, seconds in facts["profile"])
+    startup = facts["startup"]
+    lines.append(f"| **sum of the steps** | | {steps:.1f} | | {1000 * steps / pages:.2f} |")
+    for workers, seconds in startup.items():
+        lines.append(f"| start-up, {workers} worker(s) on {workers} core(s) | 0 | {seconds:.1f} | — | "
+                     f"{1000 * seconds / pages:.2f} |")
     one_core = statistics.median(seconds for seconds, _ in clean1)
+    rest = one_core - steps - startup[1]
     lines += [
-        f"| **sum** | | {total:.1f} | | {1000 * total / pages:.2f} |",
         "",
-        f"The 1-core run took {one_core:.1f} s (median); the steps above add up to {total:.1f} s, so "
-        f"{one_core - total:.1f} s ({max(0.0, one_core - total) / one_core:.0%}) go to what only a whole run has: "
-        "Beam's per-element work between steps, spilling texts to disk and reading them back, the shuffles, "
-        "and the runner and its worker processes.",
+        f"The 1-core run took {one_core:.1f} s (median): {steps:.1f} s of steps and {startup[1]:.1f} s of start-up "
+        f"leave {rest:.1f} s ({rest / one_core:.0%}) to what only a whole run has: Beam's per-element work between "
+        "steps, spilling texts to disk and reading them back, the shuffles, and the runner's own threads.",
         MARK_END,
     ]
     return "\n".join(lines)
@@ -346,11 +371,12 @@ def main() -> int:
         return fail(PROG, f"--size: not a size: {args.size!r} (e.g. 40M)", 2)
     if args.files < 1 or args.repeat < 1:
         return fail(PROG, "--files and --repeat must be at least 1", 2)
-    cores = sorted(os.sched_getaffinity(0))[:2]
+    cores = two_cores()
     if len(cores) < 2 or not shutil.which("taskset"):
         return fail(PROG, "needs 2 usable cores and taskset (util-linux): the comparison is pinned to 2 cores")
     args.work.mkdir(parents=True, exist_ok=True)
     work = args.work.resolve()
+    started = time.perf_counter()
     try:
         load_before = os.getloadavg()[0]
         python = datatrove_python(work / "datatrove-venv", work / "pip.log")
@@ -372,9 +398,11 @@ def main() -> int:
                 runs[name].append((seconds, counts))
                 print(f"round {round_number + 1}: {name} {seconds:.1f}s, {pages / seconds:.1f} docs/s, {counts}", flush=True)
         rows, read = profile(files, work, cores)
+        startup = startup_seconds(cores, work)
         facts = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
                  "machine": machine(), "load_before": load_before, "load_after": os.getloadavg()[0],
                  "pages": pages, "files": len(files), "repeat": args.repeat, "runs": runs, "profile": rows,
+                 "startup": startup, "elapsed": time.perf_counter() - started,
                  "megabytes": sum(f.stat().st_size for f in files) / 1e6, "versions": versions(python, env, work / "datatrove.log")}
         if read != pages:
             raise BenchError(f"the profile read {read} records, the builder wrote {pages}")

@@ -18,15 +18,15 @@ def _facts(clean2_s: float, datatrove_s: float, clean1_s: float) -> dict:
             "runs": {"clean2": [(clean2_s, COUNTS)] * 2,
                      "datatrove": [(datatrove_s, {**COUNTS, "extract_timeouts": 3})] * 2,
                      "clean1": [(clean1_s, COUNTS)] * 2},
-            "profile": [("read", 1000, 1.0), ("extract", 1000, 10.0), ("start-up", 0, 5.0)]}
+            "profile": [("read", 1000, 1.0), ("extract", 1000, 10.0)], "startup": {1: 5.0, 2: 8.0}, "elapsed": 600.0}
 
 
 def test_a_shortfall_is_stated_as_not_met():
     section = vs_datatrove.report(_facts(clean2_s=60.0, datatrove_s=66.0, clean1_s=90.0))
     assert "clean / datatrove on 2 cores: 1.10×** (target ≥ 1.5×: **not met**)" in section
     assert "1 → 2 cores: 1.50×** (target ≥ 1.8×: **not met**)" in section
-    assert "| **sum** | | 16.0 | | 16.00 |" in section   # 16 s over 1000 pages
-    assert "74.0 s (82%)" in section                       # the 1-core run's 90 s less the summed steps
+    assert "| **sum of the steps** | | 11.0 | | 11.00 |" in section   # 11 s over 1000 pages
+    assert "leave 74.0 s (82%)" in section   # the 1-core run's 90 s less the steps and its 5 s start-up
 
 
 def test_targets_reached_are_stated_as_met():
