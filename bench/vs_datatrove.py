@@ -177,12 +177,22 @@ def _timed(function, items):
     return results, time.perf_counter() - started
 
 
-def profile(files: list[Path], work: Path, cores: list[int]) -> tuple[list[tuple[str, int, float]], int]:
-    """[(step, documents in, seconds)] of clean's steps called in this process on `files`, and the
-    number of documents read. Each step gets what the one before kept, as in the pipeline."""
+def profile(files: list[Path], cores: list[int]) -> tuple[list[tuple[str, int, float]], int]:
+    """[(step, documents in, seconds)] of clean's steps called in this process, on one core, on `files`,
+    and the number of documents read. Each step gets what the one before kept, as in the pipeline."""
+    from pipeline.config import load_clean_config
+
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores[:1])
+    try:
+        return _profile_steps(files, load_clean_config(None, {"lang.langs": "en"}))
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def _profile_steps(files: list[Path], config) -> tuple[list[tuple[str, int, float]], int]:
     from apache_beam import Create
 
-    from pipeline.config import load_clean_config
     from pipeline.document import rejection
     from pipeline.fileio import gzip_bytes, jsonl_bytes
     from pipeline.runner import make_pipeline
@@ -195,9 +205,6 @@ def profile(files: list[Path], work: Path, cores: list[int]) -> tuple[list[tuple
     from pipeline.text.quality import QualityJudge
     from pipeline.units import Unit
 
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cores[:1])
-    config = load_clean_config(None, {"lang.langs": "en"})
     rows = []
     started = time.perf_counter()
     read = [(tag, doc) for path in files for tag, doc in read_source(str(path), config.read)]
@@ -243,7 +250,6 @@ def profile(files: list[Path], work: Path, cores: list[int]) -> tuple[list[tuple
     started = time.perf_counter()
     gzip_bytes(b"".join(jsonl_bytes([record]) for record in records))
     rows.append(("write (JSON lines, gzip; cleaned and rejected)", len(records), time.perf_counter() - started))
-    os.sched_setaffinity(0, allowed)
     return rows, len(read)
 
 
@@ -400,7 +406,7 @@ def main() -> int:
                 seconds, counts = timed[name]()
                 runs[name].append((seconds, counts))
                 print(f"round {round_number + 1}: {name} {seconds:.1f}s, {pages / seconds:.1f} docs/s, {counts}", flush=True)
-        rows, read = profile(files, work, cores)
+        rows, read = profile(files, cores)
         startup = startup_seconds(cores, work)
         facts = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit(),
                  "machine": machine(), "load_before": load_before, "load_after": os.getloadavg()[0],
