@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every CPU benchmark, one after the other (about 10 minutes on 2 cores). Results: BENCHMARKS.md.
+# Every CPU benchmark but the datatrove comparison (`make bench`), one after the other (about 10 minutes
+# on 2 cores); `make bench-all` runs this. Results: BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.

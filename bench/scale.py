@@ -2,8 +2,9 @@
 
     PYTHONPATH=. python bench/scale.py --sizes 10M,100M [--workers 2] [--repo PATH] [--out /tmp/webcorpus-scale]
 
-Builds real-like WARC inputs as a user would: real pages (the bundled and shared HTML files and
-the response records of the Common Crawl / dolma WARC samples) serve as templates, and the text of
+Builds real-like WARC inputs as a user would: real pages (the bundled HTML files, the response
+records of the bundled Common Crawl / dolma WARC samples, and the HTML files of `--extra-html` when
+given) serve as templates, and the text of
 every `<p>` is replaced by paragraphs drawn from real text corpora (English web and news texts,
 and for one page in five the Universal Declaration in another language), so that every page is
 unique and dedup has real work, not a corpus of exact repeats. Inputs are written once under
@@ -31,12 +32,12 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path("/work/shared/data")
 FILE_LIMIT = 512 * 1024**2
 _PARAGRAPH = re.compile(r"(<p\b[^>]*>)(.*?)(</p>)", re.S | re.I)
 
 
-def _size(text: str) -> int:
+def parse_size(text: str) -> int:
+    """Bytes of a size such as 40M, 1.5G or 1000."""
     units = {"K": 1024, "M": 1024**2, "G": 1024**3}
     return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
 
@@ -59,21 +60,21 @@ def _jsonl_texts(paths):
                 yield json.loads(line).get("text") or ""
 
 
-def _pools() -> tuple[list[str], list[list[str]]]:
-    """Templates and paragraph pools (English first, then one per other language), from real files."""
+def _pools(extra_html: Path | None = None) -> tuple[list[str], list[list[str]]]:
+    """Templates and paragraph pools (English first, then one per other language), from the repository's
+    real files and the HTML files in `extra_html`."""
     sys.path.insert(0, str(REPO))
     from pipeline.sources.config import ReadConfig
     from pipeline.sources.read import read_source
 
     templates = []
-    for folder in (REPO / "data/sample/html", SHARED / "html"):
+    for folder in (REPO / "data/sample/html", *([extra_html] if extra_html else [])):
         templates += [p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.glob("*.html"))]
     for warc in sorted((REPO / "data/sample/web").glob("*.warc.gz")):
         templates += [doc["html"] for tag, doc in read_source(str(warc), ReadConfig()) if "html" in doc]
     templates = [t for t in templates if _PARAGRAPH.search(t)]
     jsonl = REPO / "data/sample/jsonl"   # the English ones: dolma's cc_en_head and Lee's news
     english = _paragraphs(_jsonl_texts(sorted(jsonl.glob("dolma-cc_en_head-*")) + sorted(jsonl.glob("lee-news*"))))
-    english += _paragraphs([(SHARED / "text/botchan.txt").read_text(encoding="utf-8")])
     others = [_paragraphs([p.read_text(encoding="utf-8")], lo=60)
               for p in sorted((REPO / "data/sample/text/udhr").glob("*.txt")) if p.stem != "en"]
     return templates, [english, *[pool for pool in others if len(pool) >= 3]]
@@ -101,21 +102,23 @@ def _record(body: bytes, number: int) -> bytes:
     return member.getvalue()
 
 
-def build(target: int, folder: Path, seed: int = 0) -> tuple[list[Path], int]:
-    """WARC.gz files under `folder` totalling at least `target` bytes; reused when already built."""
+def build(target: int, folder: Path, seed: int = 0, file_bytes: int = FILE_LIMIT,
+          extra_html: Path | None = None) -> tuple[list[Path], int]:
+    """WARC.gz files of about `file_bytes` each under `folder`, totalling at least `target` bytes;
+    reused when already built."""
     manifest = folder / "manifest.json"
     if manifest.exists():
         done = json.loads(manifest.read_text())
         return [folder / name for name in done["files"]], done["pages"]
     folder.mkdir(parents=True, exist_ok=True)
-    templates, pools = _pools()
+    templates, pools = _pools(extra_html)
     rng = random.Random(seed)
     files, pages, total = [], 0, 0
     while total < target:
         path = folder / f"scale-{len(files):05d}.warc.gz"
         written = 0
         with open(path, "wb") as out:
-            while written < FILE_LIMIT and total + written < target:
+            while written < file_bytes and total + written < target:
                 record = _record(_page(rng, templates, pools), pages)
                 out.write(record)
                 written += len(record)
@@ -179,11 +182,12 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, default=REPO, help="checkout whose pipeline runs (default: this one)")
     parser.add_argument("--workers", type=int, help="--workers for clean (default: the command's own default)")
     parser.add_argument("--label", default="", help="name of this configuration in the results")
+    parser.add_argument("--extra-html", type=Path, help="a folder of more real HTML pages to use as templates")
     args = parser.parse_args()
     print("| input | WARC.gz MB | pages | wall s | docs/s | peak RSS, all processes GB | largest process GB |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
-        files, pages = build(_size(size), args.out / f"input-{size}")
+        files, pages = build(parse_size(size), args.out / f"input-{size}", extra_html=args.extra_html)
         result = measure(args.repo.resolve(), files, args.out / f"output-{size}", args.workers)
         megabytes = sum(f.stat().st_size for f in files) / 1024**2
         result.update(size=size, warc_mb=round(megabytes), pages=pages, label=args.label,

@@ -26,7 +26,7 @@ class OutputConfig:
 @dataclass
 class WorkConfig:
     # Worker processes of a local run; 0: automatic (one for local inputs under one_worker_below_mb,
-    # else one per CPU core). Other runners size themselves.
+    # else one per CPU core this process may use). Other runners size themselves.
     workers: int = 0
     # Below this much local input (MB, compressed as stored), a second worker's start-up (imports,
     # models: seconds) costs more than it saves; inputs off this machine count as large.

@@ -36,7 +36,7 @@ def local_workers(config: WorkConfig, sources: list[str]) -> int:
     size = local_input_bytes(sources)
     if size is not None and size < config.one_worker_below_mb * 1024**2:
         return 1
-    return os.cpu_count() or 1
+    return usable_cores()
 
 
 def local_input_bytes(sources: list[str]) -> int | None:
@@ -52,6 +52,13 @@ def local_input_bytes(sources: list[str]) -> int | None:
         elif os.path.exists(source):   # a vanished file is the reader's to report, not this estimate's
             total += os.path.getsize(source)
     return total
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (taskset and container cpusets narrow them), not the machine's."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # macOS and Windows have no affinity call
 
 
 def plan_units(sources: list[str], config: WorkConfig, workers: int) -> list[Unit]:

@@ -20,7 +20,7 @@ from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
 from pipeline.stages.spill import SpillTexts, remove_work_dir
 from pipeline.stages.write import WriteJsonlShards
-from pipeline.units import Unit, local_input_bytes, local_workers, plan_units
+from pipeline.units import Unit, local_input_bytes, local_workers, plan_units, usable_cores
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample"
@@ -34,6 +34,17 @@ def test_plan_units_splits_files_so_every_worker_has_one():
     assert plan_units(["a"], WorkConfig(parts_per_file=3), workers=1) == [Unit("a", i, 3) for i in range(3)]
     # a URL is downloaded by whoever reads it: never split, or every part would download it
     assert plan_units(["https://x/a.warc.gz"], WorkConfig(), workers=4) == [Unit("https://x/a.warc.gz")]
+
+
+def test_default_workers_are_the_cores_this_process_may_use():
+    # taskset, cgroup cpusets and `docker --cpuset-cpus` narrow the cores a run may use; a worker per
+    # core of the whole machine would crowd them (the clean-vs-datatrove bench pins runs to 2 cores)
+    code = ("import os; from pipeline.config import WorkConfig; from pipeline.units import local_workers; "
+            "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); print(local_workers(WorkConfig(), ['gs://bucket/crawl.warc.gz']))")
+    pinned = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert pinned.stdout.strip() == "1"
+    assert local_workers(WorkConfig(workers=3), []) == 3
 
 
 def _expected(sources):
@@ -147,7 +158,7 @@ def test_small_local_inputs_run_in_one_worker_large_or_remote_ones_in_one_per_co
     dataset = tmp_path / "dataset"
     dataset.mkdir()
     (dataset / "data-00000-of-00001.arrow").write_bytes(b"x" * 3000)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     assert local_input_bytes([str(small), str(dataset)]) == 4000
     assert local_workers(WorkConfig(), [str(small), str(dataset)]) == 1
     assert local_workers(WorkConfig(one_worker_below_mb=0.001), [str(small), str(dataset)]) == cores
