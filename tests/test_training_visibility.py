@@ -1,7 +1,7 @@
 """What a training run shows while it runs: loss.png at each evaluation, every step's loss, MFU, hparams."""
-import json
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,3 +166,9 @@ def test_cpu_has_no_known_peak():
 def test_a_peak_that_is_not_a_positive_number_is_refused(value):
     with pytest.raises(ConfigError, match="peak_tflops"):
         TrainConfig(peak_tflops=value)
+
+
+def test_the_readme_shows_a_demo_loss_plot():
+    root = Path(__file__).resolve().parents[1]
+    assert "](docs/loss.png)" in (root / "README.md").read_text(encoding="utf-8")
+    assert (root / "docs" / "loss.png").read_bytes().startswith(PNG_MAGIC)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from train.checkpoint import durable_write
 
-# Weight of the past in the moving average (TensorBoard's default smoothing); debiased, so the first steps
-# are not pulled towards zero.
+# Weight of the past in the moving average of the per-step losses: about the last ten steps count; debiased,
+# so the first steps are not pulled towards zero.
 SMOOTHING = 0.9
 
 
@@ -80,7 +80,8 @@ def draw(curves: LossCurves, path: Path) -> None:
     loss_ax.set_ylabel("loss (nats/token)")
     loss_ax.grid(alpha=0.3)
     loss_ax.legend(fontsize="small")
-    lr_ax.plot(curves.lr_steps, curves.lrs, color="tab:green")
+    # markers: only the logged steps record their lr, and straight lines join them
+    lr_ax.plot(curves.lr_steps, curves.lrs, ".-", color="tab:green", markersize=3)
     lr_ax.set_xlabel("step")
     lr_ax.set_ylabel("learning rate")
     lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
