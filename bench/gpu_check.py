@@ -90,7 +90,7 @@ def device_name(device: str) -> str:
 
 
 def peak_tflops(args) -> float | None:
-    from bench.train_throughput import peak_bf16_tflops
+    from train.mfu import peak_bf16_tflops
 
     return args.peak_tflops or (peak_bf16_tflops(device_name(args.device)) if args.device.startswith("cuda") else None)
 
@@ -203,8 +203,10 @@ def part_train(args, compile_on: bool) -> dict:
               **peak_memory_mib(args.device)}
     peak = peak_tflops(args)
     if peak:
+        from train.mfu import mfu
+
         vocab_size = load_manifest(shard_dir(args))["vocab_size"]
-        record["mfu"] = round(tokens_per_s * flops_per_token(args, vocab_size) / (peak * 1e12), 4)
+        record["mfu"] = round(mfu(tokens_per_s, flops_per_token(args, vocab_size), peak), 4)
     if compile_on:
         breaks = counters["graph_break"]
         record.update(compile_backend=args.compile_backend, graph_breaks=sum(breaks.values()),
@@ -275,8 +277,10 @@ def part_reference(args) -> dict:
         record["peak_step_memory_mib"] = memory
     peak = peak_tflops(args)
     if peak:
+        from train.mfu import mfu
+
         flops = flops_per_token(args, loader.vocab_size)
-        record["mfu"] = {name: round(statistics.median(r) * flops / (peak * 1e12), 4) for name, r in rates.items()}
+        record["mfu"] = {name: round(mfu(statistics.median(r), flops, peak), 4) for name, r in rates.items()}
     return record
 
 

@@ -33,18 +33,10 @@ from model.gpt import GPT, PRESETS, GPTConfig
 from pipeline.shard_format import HEADER_BYTES, open_shards
 from pipeline.shard_format import write_shard_dir
 from train.data import TrainLoader
+from train.mfu import mfu, peak_bf16_tflops
 
 ROOT = Path(__file__).resolve().parents[1]
 BYTE_EOT = 256
-# Dense (not sparse) bf16 tensor-core peak in TFLOP/s by device-name fragment, most specific first: MFU is
-# measured against this (override with --peak-tflops for anything not listed).
-PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.5), ("H200", 989.5),
-                    ("H800", 989.5), ("A100", 312.0), ("L40S", 362.0), ("L4", 121.0))
-
-
-def peak_bf16_tflops(device_name: str) -> float | None:
-    """The dense bf16 peak the device name implies (H100 SXM names say "HBM3", PCIe ones "PCIe")."""
-    return next((peak for fragment, peak in PEAK_BF16_TFLOPS if fragment in device_name), None)
 
 
 def sample_corpus_bytes() -> list[np.ndarray]:
@@ -175,8 +167,8 @@ def main(argv=None) -> int:
             peak = args.peak_tflops or peak_bf16_tflops(results["device"])
             if peak:
                 flops = ours.flops_per_token()
-                results["mfu"] = {"ours": round(ours_tps * flops / (peak * 1e12), 4),
-                                  "nanogpt_reference": round(ref_tps * flops / (peak * 1e12), 4),
+                results["mfu"] = {"ours": round(mfu(ours_tps, flops, peak), 4),
+                                  "nanogpt_reference": round(mfu(ref_tps, flops, peak), 4),
                                   "peak_tflops": peak}
 
         # Loader alone: batches served per second, and its share of a training step.

@@ -55,6 +55,8 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     compile: bool = False
+    # dense peak TFLOP/s of one device, for the MFU logged; unset, it is looked up by GPU name (bf16 runs only)
+    peak_tflops: float | None = None
     # speed switches: how the model computes, never what (model.gpt.GPTConfig); a resumed run may change them
     loss_chunk: int = 0  # > 0: the training loss runs over this many rows of logits at a time, never all of them
     sdpa_backend: Literal["auto", "flash", "cudnn", "efficient", "math"] = "auto"
@@ -75,8 +77,8 @@ class TrainConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("n_layer", "n_head", "n_embd", "decay_steps"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
+        for name in ("n_layer", "n_head", "n_embd", "decay_steps", "peak_tflops"):
+            if getattr(self, name) is not None and not 0 < getattr(self, name) < math.inf:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")

@@ -31,7 +31,8 @@ from pipeline.shard_format import sha256_of
 from train import checkpoint as ckpt
 from train.config import to_toml
 from train.loop import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOT_FILE, WarmupCosine, pick_device, pick_dtype,
-                        plot_losses, truncate_metrics)
+                        truncate_metrics)
+from train.plot import plot_losses
 from train.sample import TOKENIZER_DIR, load_tokenizer, run_dir_of
 
 EVAL_FILE = "eval.json"

@@ -24,10 +24,13 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from model.gpt import GPT, SPEED_SWITCHES, GPTConfig
+from pipeline import config_io
 from pipeline.shard_format import load_manifest
 from train import checkpoint as ckpt
 from train.config import TrainConfig, to_toml
 from train.data import TrainLoader, ValLoader
+from train.mfu import device_peak_tflops, mfu
+from train.plot import plot_losses
 from train.sample import TOKENIZER_DIR, load_tokenizer
 
 METRICS_FILE = "metrics.jsonl"
@@ -135,32 +138,25 @@ def truncate_metrics(path: Path, last_step: int) -> None:
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
-def plot_losses(metrics_path: Path, out_path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.plot([r["step"] for r in rows], [r["train_loss"] for r in rows], label="train")
-    evals = [r for r in rows if "val_loss" in r]
-    if evals:
-        ax.plot([r["step"] for r in evals], [r["val_loss"] for r in evals], "o-", label="val")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats/token)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out_path, dpi=100)
-    plt.close(fig)
-
-
-def mean_across_ranks(value: torch.Tensor, world_size: int) -> float:
+def mean_across_ranks(value: torch.Tensor, world_size: int) -> torch.Tensor:
+    """`value` (any shape) averaged elementwise over the processes, on every one of them."""
     if world_size > 1:
         value = value.detach().clone()
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         value /= world_size
-    return float(value)
+    return value
+
+
+def write_hparams(tensorboard, config: TrainConfig, results: dict[str, float | None], step: int) -> None:
+    """The resolved config as TensorBoard hparams, with `results` (those known) as the metrics beside it."""
+    from torch.utils.tensorboard.summary import hparams
+
+    values = {name: value for name, value in config_io.to_dict(config).items() if value is not None}
+    known = {name: value for name, value in results.items() if value is not None}
+    for summary in hparams(values, known):
+        tensorboard.file_writer.add_summary(summary)
+    for name, value in known.items():
+        tensorboard.add_scalar(name, value, step)
 
 
 @torch.no_grad()
@@ -174,7 +170,7 @@ def evaluate(model: torch.nn.Module, val_loader: ValLoader, autocast, world_size
         total += loss.float()
         batches += 1
     model.train()
-    return mean_across_ranks(total / batches, world_size)
+    return float(mean_across_ranks(total / batches, world_size))
 
 
 def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume: bool = False) -> TrainResult:
@@ -264,6 +260,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         model = DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
 
     tokens_per_step = config.batch_size * config.block_size * config.grad_accum
+    flops_per_token = raw_model.flops_per_token()
+    peak_tflops, peak_source = ((config.peak_tflops, "peak_tflops of the config") if config.peak_tflops
+                                else device_peak_tflops(device, ptdtype))
 
     # ---- run directory: config, tokenizer, logs
     tokenizer = None
@@ -288,6 +287,11 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
               f"device {device}, {str(ptdtype).removeprefix('torch.')}, {world_size} process(es)", flush=True)
         if not val_loader:
             print("note: the shards have no val split; validation is off", flush=True)
+        if peak_tflops:
+            print(f"MFU: {flops_per_token / 1e6:.2f} MFLOPs/token against {peak_tflops:g} TFLOP/s per device "
+                  f"({peak_source})", flush=True)
+        else:
+            print(f"note: MFU is not reported: {peak_source} (set peak_tflops to give it)", flush=True)
 
     writer = ckpt.BackgroundWriter()
 
@@ -350,7 +354,9 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
                     dynamic_ncols=True, mininterval=1.0)
     last_log_time, last_log_step = time.perf_counter(), step
     loop_start, eval_seconds = last_log_time, 0.0
-    train_loss, tokens_per_s = float("nan"), 0.0
+    train_loss, val_loss, tokens_per_s = float("nan"), None, 0.0
+    # each step's loss stays on the device until the next logged row reads them all at once: no sync per step
+    step_losses: list[torch.Tensor] = []
     # Set on the device by any non-finite loss and read only where the loop syncs anyway (logs, checkpoints):
     # a diverged run stops there, before its state is logged or saved.
     diverged = torch.zeros((), dtype=torch.bool, device=device)
@@ -366,6 +372,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
                 (loss / micro_steps).backward()
             loss_sum += loss.detach()
         diverged |= ~torch.isfinite(loss_sum)
+        step_losses.append(loss_sum / micro_steps)
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         lr = optimizer.param_groups[0]["lr"]
@@ -375,37 +382,48 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
         step += 1
         progress.update(1)
 
-        log_now = step % config.log_interval == 0 or step == config.max_steps
+        save_now = step == config.max_steps or (config.ckpt_interval > 0 and step % config.ckpt_interval == 0)
+        # a row at each checkpoint too: a resume drops the rows after its checkpoint, and with them the losses
+        # of the steps they covered
+        log_now = save_now or step % config.log_interval == 0
         eval_now = bool(val_loader) and config.eval_interval > 0 and (
             step % config.eval_interval == 0 or step == config.max_steps)
-        save_now = step == config.max_steps or (config.ckpt_interval > 0 and step % config.ckpt_interval == 0)
         record, is_best = None, False
-        if (log_now or eval_now or save_now) and mean_across_ranks(diverged.float(), world_size) > 0:
+        if (log_now or eval_now) and mean_across_ranks(diverged.float(), world_size) > 0:
             raise TrainError(f"the loss is not finite (nan or inf) by step {step}: training diverged; lower lr "
                              f"(now {config.lr:g}) or set grad_clip, then --resume from the last checkpoint")
         if log_now or eval_now:
-            train_loss = mean_across_ranks(loss_sum / micro_steps, world_size)
+            train_losses = mean_across_ranks(torch.stack(step_losses), world_size).tolist()
+            step_losses.clear()
+            train_loss = train_losses[-1]
             tokens_per_s = (step - last_log_step) * tokens_per_step / (time.perf_counter() - last_log_time)
             record = {"step": step, "train_loss": train_loss, "lr": lr, "tokens_per_s": tokens_per_s}
-            progress.set_postfix(loss=f"{train_loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}")
+            if peak_tflops:
+                record["mfu"] = mfu(tokens_per_s, flops_per_token, peak_tflops, world_size)
+            progress.set_postfix(loss=f"{train_loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_s:,.0f}",
+                                 **({"mfu": f"{record['mfu']:.1%}"} if "mfu" in record else {}))
         if eval_now:
             eval_start = time.perf_counter()
-            record["val_loss"] = evaluate(model, val_loader, autocast, world_size)
+            val_loss = record["val_loss"] = evaluate(model, val_loader, autocast, world_size)
             record["eval_s"] = time.perf_counter() - eval_start
             eval_seconds += record["eval_s"]
-            is_best = best_val_loss is None or record["val_loss"] < best_val_loss
+            is_best = best_val_loss is None or val_loss < best_val_loss
             if is_best:
-                best_val_loss, best_step = record["val_loss"], step
+                best_val_loss, best_step = val_loss, step
             if is_main:
-                tqdm.write(f"step {step}: train {train_loss:.4f}, val {record['val_loss']:.4f} "
-                           f"(eval {record['eval_s']:.2f}s; evaluation is "
+                mfu_note = f", MFU {record['mfu']:.1%}" if "mfu" in record else ""
+                tqdm.write(f"step {step}: train {train_loss:.4f}, val {val_loss:.4f}, "
+                           f"{tokens_per_s:,.0f} tokens/s{mfu_note} (eval {record['eval_s']:.2f}s; evaluation is "
                            f"{eval_seconds / (time.perf_counter() - loop_start):.0%} of the wall time so far)")
         if is_main and record is not None:
-            metrics.write(json.dumps(record) + "\n")
+            # the per-step losses last, so the fields people read stay at the start of each line
+            metrics.write(json.dumps({**record, "train_losses": train_losses}) + "\n")
             metrics.flush()
-            for key in ("train_loss", "val_loss", "lr", "tokens_per_s"):
+            for key in ("train_loss", "val_loss", "lr", "tokens_per_s", "mfu"):
                 if key in record:
                     tensorboard.add_scalar(key, record[key], step)
+            if eval_now or step == config.max_steps:
+                plot_losses(run_dir / METRICS_FILE, run_dir / PLOT_FILE, model_config.vocab_size)
         if is_main and tokenizer is not None and config.sample_interval and step % config.sample_interval == 0:
             write_sample(step)
         # checkpoints at the interval and at the end; the best weights whenever validation improves
@@ -420,11 +438,12 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
 
     if is_main:
         metrics.close()
+        write_hparams(tensorboard, config, {"best_val_loss": best_val_loss, "final_val_loss": val_loss,
+                                            "final_train_loss": train_loss if math.isfinite(train_loss) else None}, step)
         tensorboard.close()
         from model.gpt import save_safetensors
 
         ckpt.durable_write(run_dir / MODEL_FILE, lambda tmp: save_safetensors(raw_model, tmp))
-        plot_losses(run_dir / METRICS_FILE, run_dir / PLOT_FILE)
     if world_size > 1:
         dist.barrier()  # no rank leaves before rank 0's last checkpoint is on disk
     if owns_process_group:
