@@ -108,6 +108,7 @@ def test_clean_refuses_an_output_that_overlaps_an_input(tmp_path, layout):
 def test_tokenize_refuses_to_write_into_its_input(tmp_path):
     cleaned = tmp_path / "cleaned"
     cleaned.mkdir()
+    (tmp_path / "tok").mkdir()  # inputs must exist to get as far as the overlap check
     result = run("pipeline", "tokenize", "--input", cleaned, "--tokenizer", tmp_path / "tok", "--output", cleaned)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "overlap" in result.stderr, result.stderr
