@@ -67,6 +67,7 @@ def test_clean_killed_over_an_older_run_is_refused_by_every_reader_and_a_rerun_r
 
     with pytest.raises(InputError, match="incomplete"):
         cleaned_files(str(cleaned))
+    (tmp_path / "tok").mkdir()  # an input must exist for the command to get as far as reading cleaned/
     for reader in (("tokenizer", "train", "--input", cleaned, "--output", tmp_path / "tok", "--vocab-size", 300),
                    ("pipeline", "tokenize", "--input", cleaned, "--tokenizer", tmp_path / "tok",
                     "--output", tmp_path / "shards")):
