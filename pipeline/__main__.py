@@ -21,7 +21,8 @@ BEAM_COMMANDS = {"clean", "tokenize"}
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = OneLineParser(prog="python -m pipeline", description="Corpus cleaning and tokenization pipeline.")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       help="what to do; `python -m pipeline COMMAND --help` tells more")
     # Only the chosen command's module is imported: importing Beam alone takes seconds, and verify
     # and inspect never need it.
     chosen = argv[0] if argv and argv[0] in COMMANDS else None

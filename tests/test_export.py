@@ -1,5 +1,6 @@
 """Exports that users load elsewhere: a trained run into one Hugging Face folder (model and tokenizer)."""
 import json
+import shutil
 
 import pytest
 import torch
@@ -59,3 +60,26 @@ def test_tokenizer_export_hf_writes_beside_its_input_by_default(trained_run, mon
     sibling = trained_run / "tokenizer-hf"
     assert sorted(p.name for p in sibling.iterdir()) == ["special_tokens_map.json", "tokenizer.json",
                                                          "tokenizer_config.json"]
+
+
+def test_sample_says_which_checkpoint_it_reads_best_or_latest(trained_run, tmp_path, capsys):
+    from train import checkpoint as ckpt
+
+    run = shutil.copytree(trained_run, tmp_path / "run")
+    latest = ckpt.latest_checkpoint(run)
+    argv = ["sample", "--checkpoint", str(run), "--max-new-tokens", "2"]
+    assert train_main(argv) == 0  # trained with eval_interval 0: never validated, so no best.pt
+    assert capsys.readouterr().err == (f"sampling from {latest} (latest, step 4, the run never validated, "
+                                       f"so it has no best)\n")
+    assert train_main([*argv, "--which", "best"]) == 1
+    assert capsys.readouterr().err == (f"train sample: error: {run} has no checkpoints/best.pt: the run never "
+                                       f"validated; use --which latest\n")
+
+    state = ckpt.load_checkpoint(latest)
+    ckpt.save_best(run, {key: state[key] for key in ("model", "model_config", "step")} | {"val_loss": 5.25})
+    assert train_main(argv) == 0
+    assert capsys.readouterr().err == f"sampling from {run / 'checkpoints' / 'best.pt'} (best, step 4, val loss 5.2500)\n"
+    assert train_main([*argv, "--which", "latest"]) == 0
+    assert capsys.readouterr().err == f"sampling from {latest} (latest, step 4)\n"
+    assert train_main(["sample", "--checkpoint", str(latest), "--which", "best"]) == 2
+    assert "--which picks a checkpoint of a run directory" in capsys.readouterr().err

@@ -218,8 +218,8 @@ def test_bad_inputs_are_one_line(base, polarity, instructions, tmp_path, capsys)
                polarity / "train.jsonl", "--out", tmp_path / "e") == 1
     assert "they belong to different models" in one_error_line(capsys)
     assert run("finetune-cls", "--checkpoint", tmp_path / "nowhere", "--data", polarity / "train.jsonl",
-               "--out", tmp_path / "f") == 1
-    assert "no such file or directory" in one_error_line(capsys)
+               "--out", tmp_path / "f") == 2
+    assert f"no run at {tmp_path / 'nowhere'}" in one_error_line(capsys)
     assert run("classify", "--checkpoint", base, "--text", "hello") == 1
     assert "not a run of `python -m train finetune-cls`" in one_error_line(capsys)
 

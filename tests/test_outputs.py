@@ -67,6 +67,7 @@ def test_clean_killed_over_an_older_run_is_refused_by_every_reader_and_a_rerun_r
 
     with pytest.raises(InputError, match="incomplete"):
         cleaned_files(str(cleaned))
+    (tmp_path / "tok").mkdir()  # an input must exist for the command to get as far as reading cleaned/
     for reader in (("tokenizer", "train", "--input", cleaned, "--output", tmp_path / "tok", "--vocab-size", 300),
                    ("pipeline", "tokenize", "--input", cleaned, "--tokenizer", tmp_path / "tok",
                     "--output", tmp_path / "shards")):
@@ -108,6 +109,7 @@ def test_clean_refuses_an_output_that_overlaps_an_input(tmp_path, layout):
 def test_tokenize_refuses_to_write_into_its_input(tmp_path):
     cleaned = tmp_path / "cleaned"
     cleaned.mkdir()
+    (tmp_path / "tok").mkdir()  # inputs must exist to get as far as the overlap check
     result = run("pipeline", "tokenize", "--input", cleaned, "--tokenizer", tmp_path / "tok", "--output", cleaned)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "overlap" in result.stderr, result.stderr

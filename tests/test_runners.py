@@ -36,6 +36,7 @@ def test_clean_refuses_a_local_output_for_dataflow(capsys):
 
 
 def test_tokenize_refuses_local_paths_for_dataflow(tmp_path, capsys):
+    (tmp_path / "tok").mkdir()
     code = main(["tokenize", "--input", "gs://b/clean/cleaned", "--tokenizer", str(tmp_path / "tok"),
                  "--output", "gs://b/shards", *DATAFLOW])
     err = capsys.readouterr().err

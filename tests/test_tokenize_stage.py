@@ -1,9 +1,9 @@
 """`pipeline tokenize`: the Beam stage (FnApiRunner) on a real multilingual cleaned/ directory."""
-import argparse
 import json
 
 import pytest
 
+from pipeline.cli import OneLineParser
 from pipeline.commands import tokenize as tokenize_command
 from pipeline.shard_format import MANIFEST_NAME, Shard, open_shards, verify_shard_dir
 from pipeline.stages.tokenize import TokenizeConfig, assign_shard, assign_split, shard_count
@@ -13,7 +13,7 @@ from tokenizer.train import TrainConfig, train
 
 
 def run_tokenize(*argv):
-    parser = argparse.ArgumentParser()
+    parser = OneLineParser(prog="pipeline tokenize")
     tokenize_command.add_arguments(parser)
     args, beam_args = parser.parse_known_args([str(a) for a in argv])
     return tokenize_command.run(args, beam_args)
@@ -108,16 +108,22 @@ def test_shard_size_in_tokens_sets_the_shard_count(corpus, shards):
 
 
 @pytest.mark.parametrize("change, needle", [
-    ({"--input": "nowhere"}, "no input files match"),
-    ({"--tokenizer": "nowhere"}, "cannot read"),
+    ({"--input": "nowhere"}, "argument --input: "),
+    ({"--input": "empty"}, "no input files match"),
+    ({"--tokenizer": "nowhere"}, "argument --tokenizer: "),
+    ({"--tokenizer": "empty"}, "cannot read"),
     ({"--num-shards": "0"}, "--num-shards"),
     ({"--runnr": "DirectRunner"}, "runnr"),
 ])
 def test_usage_errors_exit_2_with_one_line(corpus, capsys, change, needle):
+    (corpus / "empty").mkdir(exist_ok=True)
     options = {"--input": "cleaned", "--tokenizer": "tok", "--output": "err", **change}
     argv = [f"{key}={corpus / value if key in ('--input', '--tokenizer', '--output') else value}"
             for key, value in options.items()]
-    assert run_tokenize(*argv) == 2
+    try:
+        assert run_tokenize(*argv) == 2
+    except SystemExit as stop:  # rejected by the parser
+        assert stop.code == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and needle in err[0], err
     assert not (corpus / "err").exists()

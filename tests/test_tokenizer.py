@@ -173,8 +173,9 @@ def test_cli_usage_errors_are_one_line_and_exit_2(cleaned, tmp_path):
         result = subprocess.run([sys.executable, "-m", "tokenizer", *args], cwd=REPO, capture_output=True, text=True)
         lines = result.stderr.splitlines()
         assert result.returncode != 0 and len(lines) == 1 and needle in lines[0], result.stderr
-    assert main(["train", "--input", str(tmp_path / "nothing"), "--output", str(tmp_path / "t"),
-                 "--vocab-size", "1000"]) == 1
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--input", str(tmp_path / "nothing"), "--output", str(tmp_path / "t"), "--vocab-size", "1000"])
+    assert stop.value.code == 2
     assert not (tmp_path / "t").exists()
 
 

@@ -115,7 +115,16 @@ def test_too_little_data_is_a_clear_error(tmp_path):
     write_shard_dir(tmp_path, {"train": [[byte_documents()[0][:50] + [BYTE_EOT]]]}, BYTE_VOCAB, BYTE_EOT)
     with pytest.raises(DataError, match="training windows"):
         TrainLoader(tmp_path, 64, batch_size=4, seed=0)
-    assert not ValLoader(tmp_path, 64, 4, 2)
+    val = ValLoader(tmp_path, 64, 4, 2)
+    assert not val and val.why_empty() == "the shards have no val split"
+
+
+def test_a_block_size_larger_than_the_val_split_is_named_with_both_numbers(shards):
+    val_tokens = len(open_shards(shards, "val")[0])
+    val = ValLoader(shards, val_tokens, batch_size=4, num_batches=1)
+    assert not val
+    assert val.why_empty() == (f"block_size {val_tokens} is larger than the val split allows: a window needs "
+                               f"{val_tokens + 1} tokens and its longest shard holds {val_tokens}")
 
 
 def shards_with_an_id_past_the_vocabulary(directory, header_vocab: int, manifest_vocab: int):

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from pipeline.cli import USAGE_ERROR, OneLineParser, exit_status, fail
+from pipeline.cli import USAGE_ERROR, OneLineParser, existing_path, exit_status, fail
 from tokenizer.corpus import InputError
 from tokenizer.model import TokenizerError
 from tokenizer.train import MODEL_TYPES, TrainConfig, TrainError
@@ -14,7 +14,8 @@ from tokenizer.train import MODEL_TYPES, TrainConfig, TrainError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m tokenizer", description="Train and export the corpus tokenizer.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser, metavar="COMMAND",
+                                     help="what to do; `python -m tokenizer COMMAND --help` tells more")
     defaults = TrainConfig()
 
     train = commands.add_parser("train", help="train a SentencePiece tokenizer on cleaned/ documents",
@@ -22,30 +23,31 @@ def build_parser() -> argparse.ArgumentParser:
                                             "digits, <|endoftext|> at a fixed id) on a seeded, language-balanced "
                                             "sample of cleaned/part-*.jsonl.gz, and report bytes per token on "
                                             "held-out documents.")
-    train.add_argument("--input", required=True, help="cleaned/ directory (or a glob of .jsonl.gz files); gs:// works")
+    train.add_argument("--input", required=True, type=existing_path, help="cleaned/ directory (or a glob of .jsonl.gz files); gs:// works")
     train.add_argument("--output", required=True, help="directory to write tokenizer.model and tokenizer_meta.json into")
-    train.add_argument("--vocab-size", type=int, required=True)
-    train.add_argument("--model-type", choices=MODEL_TYPES, default=defaults.model_type)
+    train.add_argument("--vocab-size", type=int, required=True, help="pieces in the vocabulary, special tokens included")
+    train.add_argument("--model-type", choices=MODEL_TYPES, default=defaults.model_type, help="SentencePiece algorithm")
     train.add_argument("--max-sentences", type=int, default=defaults.max_sentences,
-                       help="most lines to train on (default %(default)s)")
+                       help="most lines to train on")
     train.add_argument("--max-bytes", type=int, default=defaults.max_bytes,
-                       help="most UTF-8 bytes to train on (default %(default)s)")
-    train.add_argument("--seed", type=int, default=defaults.seed)
+                       help="most UTF-8 bytes to train on")
+    train.add_argument("--seed", type=int, default=defaults.seed, help="seed of the sample and the held-out split")
     train.add_argument("--user-defined-symbols", nargs="*", default=[], metavar="SYMBOL",
-                       help="extra special tokens, each kept whole wherever it occurs in text")
-    train.add_argument("--character-coverage", type=float, default=defaults.character_coverage)
+                       help="extra special tokens, each kept whole wherever it occurs in text (default: none)")
+    train.add_argument("--character-coverage", type=float, default=defaults.character_coverage,
+                       help="share of characters given pieces of their own; rarer ones fall back to bytes")
     train.add_argument("--language-alpha", type=float, default=defaults.language_alpha,
-                       help="language budget share grows as bytes ** alpha (default %(default)s)")
+                       help="language budget share grows as bytes ** alpha")
     train.add_argument("--heldout-fraction", type=float, default=defaults.heldout_fraction,
-                       help="documents kept out of training to measure compression (default %(default)s)")
-    train.add_argument("--num-threads", type=int, default=defaults.num_threads)
+                       help="documents kept out of training to measure compression")
+    train.add_argument("--num-threads", type=int, default=defaults.num_threads, help="SentencePiece trainer threads")
 
     export = commands.add_parser("export-hf", help="export a trained tokenizer to Hugging Face format",
                                  description="Write tokenizer.json, tokenizer_config.json and "
                                              "special_tokens_map.json, loadable with "
                                              "transformers.PreTrainedTokenizerFast.from_pretrained(DIR). "
                                              "Needs the `tokenizers` package (pip install '.[hf]').")
-    export.add_argument("tokenizer", help="directory written by `python -m tokenizer train`")
+    export.add_argument("tokenizer", type=existing_path, help="directory written by `python -m tokenizer train`")
     export.add_argument("--output", help="directory to write into (default: TOKENIZER-hf beside the tokenizer "
                                          "directory; the input directory itself is never written to)")
     return parser

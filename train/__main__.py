@@ -11,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from pipeline.cli import RUN_ERROR, USAGE_ERROR, OneLineParser, existing_path, fail
 from train.config import TrainConfig
 
 # Run as `python -m train`, this file is the module `__main__`; registering it under its package name too
@@ -18,7 +19,7 @@ from train.config import TrainConfig
 sys.modules.setdefault("train.__main__", sys.modules[__name__])
 
 TRAIN_USAGE = """python -m train --data SHARDS --out RUN [--config FILE] [--resume] [--KEY VALUE ...]
-       python -m train sample --checkpoint RUN [--prompt TEXT] [--max-new-tokens N]
+       python -m train sample --checkpoint RUN [--which best|latest] [--prompt TEXT] [--max-new-tokens N]
        python -m train export --checkpoint RUN --output DIR
        python -m train eval --checkpoint RUN --data SHARDS
        python -m train finetune-cls --checkpoint RUN --data FILE --out RUN2 [--test FILE] [--KEY VALUE ...]
@@ -31,23 +32,33 @@ class UsageError(Exception):
     """Bad command-line arguments: printed as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(OneLineParser):
+    """The shared parser, raising UsageError so that main() reports it under the sub-command's name."""
+
     def error(self, message: str):
-        raise UsageError(message)
+        raise UsageError(f"{message} (see --help)")
+
+
+def existing_run(text: str) -> str:
+    """argparse type of --checkpoint: a run directory or a weights file that is there."""
+    if Path(text).exists():
+        return text
+    raise argparse.ArgumentTypeError(f"no run at {text}")
 
 
 def _config_keys_help() -> str:
     from model.gpt import PRESETS
 
-    lines = ["config keys (TOML file and --KEY VALUE alike; defaults shown; unset n_* keys come from the preset,",
-             "an unset decay_steps is max_steps):"]
+    # One string per paragraph: the help formatter wraps each to the terminal's width.
+    lines = ["config keys, given as --KEY VALUE (--max-steps 100, or --max_steps 100 as the key is spelled in a TOML "
+             "--config file); defaults shown; unset n-* keys come from the preset, an unset decay-steps is max-steps:"]
     for field in dataclasses.fields(TrainConfig):
-        lines.append(f"  --{field.name} {'unset' if field.default is None else field.default}")
-    lines += ["an unset decay_steps follows max_steps also on --resume: `--resume --max_steps 2N` stretches the cosine to",
-              "end at 2N, as if 2N had been asked for from the start (the lr rises onto that curve at the resume step",
-              "instead of staying at min_lr); set decay_steps to keep the end where it was."]
-    lines += ["grad_accum is global: a step is batch_size * block_size * grad_accum tokens however many processes",
-              "torchrun starts; each of W processes runs grad_accum / W micro-batches (W must divide it)."]
+        lines.append(f"  --{field.name.replace('_', '-')} {'unset' if field.default is None else field.default}")
+    lines += ["an unset decay-steps follows max-steps also on --resume: `--resume --max-steps 2N` stretches the cosine "
+              "to end at 2N, as if 2N had been asked for from the start (the lr rises onto that curve at the resume "
+              "step instead of staying at min-lr); set decay-steps to keep the end where it was.",
+              "grad-accum is global: a step is batch-size * block-size * grad-accum tokens however many processes "
+              "torchrun starts; each of W processes runs grad-accum / W micro-batches (W must divide it)."]
     lines.append("presets: " + ", ".join(f"{name} ({p['n_layer']} layers, {p['n_head']} heads, {p['n_embd']} wide)"
                                          for name, p in PRESETS.items()))
     return "\n".join(lines)
@@ -74,11 +85,11 @@ def parse_overrides(extra: list[str]) -> dict[str, str]:
 
 def run_train(argv: list[str]) -> int:
     parser = _Parser(prog="python -m train", usage=TRAIN_USAGE, epilog=_config_keys_help(), allow_abbrev=False,
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Train a GPT on token shards written by `python -m pipeline tokenize`.")
-    parser.add_argument("--data", required=True, help="shard directory (with manifest.json)")
+    parser.add_argument("--data", required=True, type=existing_path, help="shard directory (with manifest.json)")
     parser.add_argument("--out", required=True, help="run directory: checkpoints, metrics, config, samples")
-    parser.add_argument("--config", help="TOML file of config keys (with --resume: default RUN/config.toml)")
+    parser.add_argument("--config", type=existing_path,
+                        help="TOML file of config keys (default: the defaults below; with --resume: RUN/config.toml)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in RUN")
     args, extra = parser.parse_known_args(argv)
     from pipeline.config_io import ConfigError
@@ -93,7 +104,7 @@ def run_train(argv: list[str]) -> int:
     except ConfigError as e:
         raise UsageError(str(e)) from None
     if not Path(args.data).is_dir():
-        raise UsageError(f"--data {args.data}: no such directory")
+        raise UsageError(f"--data {args.data}: not a directory")
 
     from train.loop import train
 
@@ -107,16 +118,23 @@ def run_train(argv: list[str]) -> int:
 
 
 def run_sample(argv: list[str]) -> int:
+    from train.sample import (BEST, LATEST, TOKENIZER_DIR, generate_text, load_model_saying_which, load_tokenizer,
+                              prompt_for, run_dir_of)
+
     parser = _Parser(prog="python -m train sample", description="Generate text from a trained run.")
-    parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or .safetensors")
+    parser.add_argument("--checkpoint", required=True, type=existing_run,
+                        help="run directory, checkpoint .pt, or .safetensors")
+    parser.add_argument("--which", choices=[BEST, LATEST],
+                        help=f"checkpoint of a run directory: {BEST} (lowest validation loss, checkpoints/best.pt) or "
+                             f"{LATEST} (newest step-N.pt) (default: {BEST}, or {LATEST} for a run that never validated)")
     parser.add_argument("--prompt", default="", help="text to continue (default: start a new document)")
-    parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int, default=200)
-    parser.add_argument("--num-samples", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tokenizer", help="tokenizer directory (default: RUN/tokenizer)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--max-new-tokens", type=int, default=200, help="most tokens to add (fewer at end-of-text)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0 picks the likeliest token")
+    parser.add_argument("--top-k", type=int, default=200, help="sample among the K likeliest tokens")
+    parser.add_argument("--num-samples", type=int, default=1, help="texts to write; the k-th uses seed SEED + k")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    parser.add_argument("--tokenizer", type=existing_path, help="tokenizer directory (default: RUN/tokenizer)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     args = parser.parse_args(argv)
     import torch
 
@@ -128,13 +146,14 @@ def run_sample(argv: list[str]) -> int:
     if not (math.isfinite(args.temperature) and args.temperature >= 0):  # nan compares false both ways
         raise UsageError(f"--temperature must be a finite number >= 0 (0 picks the likeliest token), "
                          f"got {args.temperature}")
-    from train.sample import TOKENIZER_DIR, generate_text, load_model, load_tokenizer, prompt_for, run_dir_of
-
+    if args.which and not Path(args.checkpoint).is_dir():
+        raise UsageError(f"--which picks a checkpoint of a run directory; {args.checkpoint} is a file")
     tokenizer_dir = Path(args.tokenizer) if args.tokenizer else run_dir_of(args.checkpoint) / TOKENIZER_DIR
     if not tokenizer_dir.is_dir():
         raise UsageError(f"no tokenizer at {tokenizer_dir}; pass --tokenizer DIR")
     tokenizer = load_tokenizer(tokenizer_dir)
-    model = load_model(args.checkpoint, args.device)
+    model, source = load_model_saying_which(args.checkpoint, args.device, args.which)
+    print(f"sampling from {source}", file=sys.stderr)
     prompt = prompt_for(args.checkpoint, args.prompt)
     for k in range(args.num_samples):
         text = generate_text(model, tokenizer, prompt, args.max_new_tokens, args.temperature,
@@ -148,7 +167,8 @@ def run_sample(argv: list[str]) -> int:
 def run_export(argv: list[str]) -> int:
     parser = _Parser(prog="python -m train export",
                      description="Export trained weights to Hugging Face GPT-2 format (needs the `hf` extra).")
-    parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or .safetensors")
+    parser.add_argument("--checkpoint", required=True, type=existing_run,
+                        help="run directory (its latest checkpoint), checkpoint .pt, or .safetensors")
     parser.add_argument("--output", required=True, help="directory for config.json and model.safetensors")
     args = parser.parse_args(argv)
     from model.hf_export import HFExportError, export_hf
@@ -195,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     from train.data import DataError
     from train.loop import TrainError
 
+    name = f"train {argv[0]}" if command else "train"
     try:
         if argv and not command and not argv[0].startswith("-"):  # training itself takes options only
             close = difflib.get_close_matches(argv[0], commands, n=1)
@@ -202,13 +223,11 @@ def main(argv: list[str] | None = None) -> int:
                              + f"; choose from {', '.join(commands)}, or give training options such as --data")
         return command(argv[1:]) if command else run_train(argv)
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return fail(name, str(e), USAGE_ERROR)
     except BrokenPipeError:  # the reader of stdout left, not a failure: exit_status ends quietly
         raise
     except (ShardFormatError, DataError, CheckpointError, TrainError, HFExportError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return fail(name, str(e), RUN_ERROR)
     except KeyboardInterrupt:
         print("interrupted; continue from the last checkpoint with --resume", file=sys.stderr)
         return 130

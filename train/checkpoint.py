@@ -5,7 +5,7 @@ Python values (so the safe `weights_only` unpickler reads it): model and optimiz
 scheduler's state, the step, the RNG states of Python, NumPy, torch and CUDA, the loader's position,
 the resolved config and the best validation loss so far. Under DDP, "rng" holds one state per rank.
 Retention keeps the newest `keep_last` checkpoints. The weights with the best validation loss are kept
-apart, without optimizer state, in RUN/checkpoints/best.pt (`train sample` and `export` read it).
+apart, without optimizer state, in RUN/checkpoints/best.pt (`train sample` reads it unless told `--which latest`).
 
 Writes happen on a background thread from a CPU snapshot of the state, so training goes on while the disk
 works; one write at a time, and a failed write stops the run at the next save or at the end.

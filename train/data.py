@@ -171,6 +171,14 @@ class ValLoader:
     def __bool__(self) -> bool:
         return self.windows is not None
 
+    def why_empty(self) -> str:
+        """Why an empty loader has no batches: no val shards, or none long enough for one window."""
+        if not self.index.shards:
+            return "the shards have no val split"
+        longest = max(len(shard) for shard in self.index.shards)
+        return (f"block_size {self.index.block_size} is larger than the val split allows: a window needs "
+                f"{self.index.block_size + 1} tokens and its longest shard holds {longest}")
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(self.windows), self.batch_size):
             buffer = np.empty((self.batch_size, self.index.block_size + 1), dtype=np.int64)

@@ -6,22 +6,22 @@ import dataclasses
 import json
 from pathlib import Path
 
-from train.__main__ import UsageError, _Parser, parse_overrides
+from pipeline.cli import existing_path
+from train.__main__ import UsageError, _Parser, existing_run, parse_overrides
 
-FINETUNE_KEYS_NOTE = "Config keys (TOML via --config, or --KEY VALUE; defaults shown):"
+FINETUNE_KEYS_NOTE = "Config keys (--KEY VALUE, hyphens or underscores alike, or a TOML --config file; defaults shown):"
 
 
 def _keys_help(config_class) -> str:
     lines = [FINETUNE_KEYS_NOTE]
     for field in dataclasses.fields(config_class):
-        lines.append(f"  --{field.name} {'unset' if field.default is None else field.default}")
+        lines.append(f"  --{field.name.replace('_', '-')} {'unset' if field.default is None else field.default}")
     return "\n".join(lines)
 
 
 def _parser(prog: str, description: str, config_class=None) -> argparse.ArgumentParser:
     return _Parser(prog=f"python -m train {prog}", description=description, allow_abbrev=False,
-                   epilog=_keys_help(config_class) if config_class else None,
-                   formatter_class=argparse.RawDescriptionHelpFormatter)
+                   epilog=_keys_help(config_class) if config_class else None)
 
 
 def _load_finetune_config(config_class, args, extra: list[str]):
@@ -39,15 +39,17 @@ def _load_finetune_config(config_class, args, extra: list[str]):
 
 def _finetune_parser(prog: str, description: str, config_class, with_test: bool) -> argparse.ArgumentParser:
     parser = _parser(prog, description, config_class)
-    parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, or Hugging Face GPT-2 folder")
-    parser.add_argument("--data", required=True, help="training records (JSON lines, JSON list" +
+    parser.add_argument("--checkpoint", required=True, type=existing_run,
+                        help="run directory (its latest checkpoint), checkpoint .pt, or Hugging Face GPT-2 folder")
+    parser.add_argument("--data", required=True, type=existing_path, help="training records (JSON lines, JSON list" +
                         (", or CSV)" if with_test else ")"))
     parser.add_argument("--out", required=True, help="run directory for checkpoints, metrics and eval.json")
-    parser.add_argument("--val", help="validation records (default: a seeded val_fraction of --data)")
+    parser.add_argument("--val", type=existing_path, help="validation records (default: a seeded val_fraction of --data)")
     if with_test:
-        parser.add_argument("--test", help="test records, scored once at the end")
-    parser.add_argument("--tokenizer", help="tokenizer directory (default: CHECKPOINT/tokenizer)")
-    parser.add_argument("--config", help="TOML file of config keys (with --resume: default OUT/config.toml)")
+        parser.add_argument("--test", type=existing_path, help="test records, scored once at the end (default: none)")
+    parser.add_argument("--tokenizer", type=existing_path, help="tokenizer directory (default: CHECKPOINT/tokenizer)")
+    parser.add_argument("--config", type=existing_path,
+                        help="TOML file of config keys (default: the defaults below; with --resume: OUT/config.toml)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in OUT")
     return parser
 
@@ -99,11 +101,11 @@ def _run_finetune(argv: list[str], name: str, description: str, config_class, ma
 
 def run_classify(argv: list[str]) -> int:
     parser = _parser("classify", "Label texts with a run of `finetune-cls`: one JSON line per record.")
-    parser.add_argument("--checkpoint", required=True, help="run directory of finetune-cls")
+    parser.add_argument("--checkpoint", required=True, type=existing_run, help="run directory of finetune-cls")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", help="records to label (JSON lines, JSON list, or CSV) with the run's text field")
+    source.add_argument("--input", type=existing_path, help="records to label (JSON lines, JSON list, or CSV) with the run's text field")
     source.add_argument("--text", help="one text to label")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     args = parser.parse_args(argv)
     import torch
 
@@ -137,13 +139,14 @@ def run_classify(argv: list[str]) -> int:
 
 def run_eval(argv: list[str]) -> int:
     parser = _parser("eval", "Validation loss, perplexity and bits per byte of a model on the val shards of SHARDS.")
-    parser.add_argument("--checkpoint", required=True, help="run directory, checkpoint .pt, .safetensors, or GPT-2 folder")
-    parser.add_argument("--data", required=True, help="shard directory (with manifest.json and val shards)")
-    parser.add_argument("--tokenizer", help="tokenizer directory, for bits per byte (default: the run's, else the "
+    parser.add_argument("--checkpoint", required=True, type=existing_run,
+                        help="run directory (its latest checkpoint), checkpoint .pt, .safetensors, or GPT-2 folder")
+    parser.add_argument("--data", required=True, type=existing_path, help="shard directory (with manifest.json and val shards)")
+    parser.add_argument("--tokenizer", type=existing_path, help="tokenizer directory, for bits per byte (default: the run's, else the "
                                             "one the manifest names)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     parser.add_argument("--max-windows", type=int, help="evaluate only this many windows (default: all)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
     args = parser.parse_args(argv)
     import torch
 
@@ -181,9 +184,9 @@ def run_eval(argv: list[str]) -> int:
 def run_import_hf(argv: list[str]) -> int:
     parser = _parser("import-hf", "Convert a Hugging Face GPT-2 folder on disk into a run directory that "
                                   "`train sample`, `eval` and the fine-tuning commands take.")
-    parser.add_argument("folder", help="directory with config.json and model.safetensors (or pytorch_model.bin)")
+    parser.add_argument("folder", type=existing_path, help="directory with config.json and model.safetensors (or pytorch_model.bin)")
     parser.add_argument("--out", required=True, help="run directory to create")
-    parser.add_argument("--tokenizer", help="tokenizer directory to copy into OUT/tokenizer (default: FOLDER/tokenizer "
+    parser.add_argument("--tokenizer", type=existing_path, help="tokenizer directory to copy into OUT/tokenizer (default: FOLDER/tokenizer "
                                             "or FOLDER itself when it holds one)")
     args = parser.parse_args(argv)
     from model.gpt import save_safetensors

@@ -286,7 +286,7 @@ def train(config: TrainConfig, data_dir: str | Path, run_dir: str | Path, resume
               f"{len(train_loader.index)} training windows; {tokens_per_step} tokens/step; "
               f"device {device}, {str(ptdtype).removeprefix('torch.')}, {world_size} process(es)", flush=True)
         if not val_loader:
-            print("note: the shards have no val split; validation is off", flush=True)
+            print(f"note: {val_loader.why_empty()}; validation is off", flush=True)
         if peak_tflops:
             print(f"MFU: {flops_per_token / 1e6:.2f} MFLOPs/token against {peak_tflops:g} TFLOP/s per device "
                   f"({peak_source})", flush=True)

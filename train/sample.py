@@ -12,6 +12,8 @@ from train import checkpoint as ckpt
 
 # Where a run keeps its own copy of the tokenizer its shards were made with.
 TOKENIZER_DIR = "tokenizer"
+# Which checkpoint of a run directory to read: the weights of the lowest validation loss, or the newest.
+BEST, LATEST = "best", "latest"
 
 
 def load_tokenizer(directory: str | Path):
@@ -29,18 +31,43 @@ def run_dir_of(checkpoint: str | Path) -> Path:
     return path.parent.parent if path.parent.name == ckpt.CHECKPOINT_DIR else path.parent
 
 
-def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> GPT:
-    """Model weights from a run directory (its latest checkpoint), a checkpoint .pt, or a .safetensors file."""
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu", which: str = LATEST) -> GPT:
+    """Model weights from a run directory (its `which` checkpoint), a checkpoint .pt, or a .safetensors file."""
+    return load_model_saying_which(checkpoint, device, which)[0]
+
+
+def load_model_saying_which(checkpoint: str | Path, device: str | torch.device = "cpu",
+                            which: str | None = None) -> tuple[GPT, str]:
+    """The model and where its weights came from, e.g. `RUN/checkpoints/best.pt (best, step 400, val loss
+    3.2100)`. In a run directory `which` picks best.pt or the newest readable step-N.pt; None picks best.pt
+    where the run has one, else (a run that never validated) the newest."""
     path = Path(checkpoint)
+    if path.suffix == ".safetensors" and not path.is_dir():
+        return load_safetensors(path, device).eval(), f"{path} (exported weights)"
+    picked, note = None, None
     if path.is_dir():
-        found = ckpt.load_latest_readable(path, ckpt.MODEL_KEYS, lambda line: print(line, file=sys.stderr))
-        if found is None:
-            raise ckpt.CheckpointError(f"{path} holds no checkpoints (looked in {path / ckpt.CHECKPOINT_DIR})")
-        path, state = found
-    elif path.suffix == ".safetensors":
-        return load_safetensors(path, device).eval()
+        best = path / ckpt.CHECKPOINT_DIR / ckpt.BEST_FILE
+        picked = which or (BEST if best.is_file() else LATEST)
+        if picked == BEST:
+            if not best.is_file():
+                raise ckpt.CheckpointError(f"{path} has no {ckpt.CHECKPOINT_DIR}/{ckpt.BEST_FILE}: the run never "
+                                           f"validated; use --which {LATEST}")
+            path, state = best, ckpt.load_checkpoint(best, required=ckpt.MODEL_KEYS)
+        else:
+            found = ckpt.load_latest_readable(path, ckpt.MODEL_KEYS, lambda line: print(line, file=sys.stderr))
+            if found is None:
+                raise ckpt.CheckpointError(f"{path} holds no checkpoints (looked in {path / ckpt.CHECKPOINT_DIR})")
+            path, state = found
+            note = "the run never validated, so it has no best" if which is None else None
     else:
         state = ckpt.load_checkpoint(path, required=ckpt.MODEL_KEYS)
+    facts = ", ".join(fact for fact in (picked, f"step {state['step']}" if "step" in state else None,
+                                        f"val loss {state['val_loss']:.4f}" if state.get("val_loss") is not None
+                                        else None, note) if fact)
+    return _model_from_state(path, state, device), f"{path} ({facts})" if facts else str(path)
+
+
+def _model_from_state(path: Path, state: dict, device: str | torch.device) -> GPT:
     if "finetune" in state:  # a run of finetune-cls / finetune-sft: its GPT, LoRA merged in
         from train.finetune import merged_backbone
 

@@ -9,7 +9,7 @@ import time
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline import config_io, dry_run
-from pipeline.cli import USAGE_ERROR, fail, parse_key_values
+from pipeline.cli import USAGE_ERROR, existing_path, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig, load_clean_config
 from pipeline.report import write_report
 from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
@@ -30,12 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", nargs="+", required=True, metavar="SRC",
                         help="files, directories, globs, gs:// or http(s):// URLs, or @list.txt files of them")
     parser.add_argument("--output", required=True, metavar="OUT", help="output directory (any Beam FileSystems path)")
-    parser.add_argument("--config", metavar="FILE", help="TOML file of CleanConfig settings")
+    parser.add_argument("--config", metavar="FILE", type=existing_path,
+                        help="TOML file of CleanConfig settings (default: the built-in defaults)")
     parser.add_argument("--langs", help="languages to keep, e.g. en,de; 'all' keeps every language and labels it "
                         "(default: en, the config's lang.langs)")
     parser.add_argument("--stages", help=f"stages to run, from {','.join(STAGES)} (default: all)")
-    parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. https://data.commoncrawl.org/")
-    parser.add_argument("--num-shards", type=int, help="files in cleaned/ and rejected/")
+    parser.add_argument("--base-url", help="prefix for relative entries of @list files, e.g. "
+                        "https://data.commoncrawl.org/ (default: none; relative entries are local paths)")
+    parser.add_argument("--num-shards", type=int,
+                        help=f"files in cleaned/ and rejected/ (default: output.num_shards, {CleanConfig().output.num_shards})")
     parser.add_argument("--workers", type=int, help="worker processes of a local run (default: 1 for local input "
                         "under work.one_worker_below_mb, 16 MB; else one per CPU core)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

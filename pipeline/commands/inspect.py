@@ -6,21 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cli import USAGE_ERROR, fail
+from pipeline.cli import USAGE_ERROR, existing_path, fail
 from pipeline.shard_format import Shard, ShardFormatError, load_manifest, locate_document
 
 PROG = "pipeline inspect"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("shards", metavar="SHARDS", help="directory written by `pipeline tokenize`")
+    parser.add_argument("shards", metavar="SHARDS", type=existing_path, help="directory written by `pipeline tokenize`")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--doc", type=int, metavar="K",
                       help="print document K (0-based; shards in manifest order, documents in shard order)")
     what.add_argument("--tokens", metavar="START:END",
                       help="print tokens [START, END) of all shards laid end to end in manifest order")
     parser.add_argument("--ids", action="store_true", help="print token ids and pieces instead of decoded text")
-    parser.add_argument("--tokenizer", metavar="TOK",
+    parser.add_argument("--tokenizer", metavar="TOK", type=existing_path,
                         help="tokenizer directory (default: the one the manifest names; its sha256 must match)")
 
 

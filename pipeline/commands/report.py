@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import fail
+from pipeline.cli import existing_path, fail
 from pipeline.fileio import atomic_write, join
 from pipeline.report import ReportError, load_stats, render_comparison, write_report
 
@@ -12,8 +12,8 @@ PROG = "pipeline report"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT", help="output directory of a finished `pipeline clean` run")
-    parser.add_argument("--compare", metavar="OTHER_OUT",
+    parser.add_argument("out", metavar="OUT", type=existing_path, help="output directory of a finished `pipeline clean` run")
+    parser.add_argument("--compare", metavar="OTHER_OUT", type=existing_path,
                         help="a second clean output: write a side-by-side comparison (OUT as A, OTHER_OUT as B) "
                              "instead of OUT's report")
     parser.add_argument("--output", metavar="FILE",

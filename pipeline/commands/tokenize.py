@@ -9,7 +9,7 @@ import time
 import apache_beam as beam
 
 from pipeline import dry_run
-from pipeline.cli import USAGE_ERROR, fail
+from pipeline.cli import USAGE_ERROR, existing_path, fail
 from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
                              remove_temporary_files)
 from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
@@ -23,17 +23,17 @@ PROG = "pipeline tokenize"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TokenizeConfig()
-    parser.add_argument("--input", required=True, metavar="CLEANED",
+    parser.add_argument("--input", required=True, metavar="CLEANED", type=existing_path,
                         help="cleaned/ directory written by `pipeline clean` (or a glob of its files); gs:// works")
-    parser.add_argument("--tokenizer", required=True, metavar="TOK", help="directory written by `tokenizer train`")
+    parser.add_argument("--tokenizer", required=True, metavar="TOK", type=existing_path, help="directory written by `tokenizer train`")
     parser.add_argument("--output", required=True, metavar="SHARDS", help="directory for the shards and manifest.json")
     parser.add_argument("--num-shards", type=int, help="number of train shards (default: sized by --shard-tokens)")
     parser.add_argument("--shard-tokens", type=int, default=defaults.shard_tokens,
-                        help="target tokens per shard when --num-shards is not given (default %(default)s)")
+                        help="target tokens per shard when --num-shards is not given")
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction,
-                        help="share of documents in the val split (default %(default)s)")
+                        help="share of documents in the val split")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help="documents per encoding call (default %(default)s)")
+                        help="documents per encoding call")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the split and shard hashes")
     parser.add_argument("--dry-run", action="store_true",
                         help="print runner, options, inputs and stages, then exit without running (works offline)")

@@ -22,7 +22,7 @@ from typing import Iterator
 from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
-from pipeline.cli import RUN_ERROR, fail, first_line
+from pipeline.cli import RUN_ERROR, existing_path, fail, first_line
 from pipeline.fileio import atomic_write, join
 from pipeline.stages.write import SHARD_GLOB
 from pipeline.text.extract import ExtractConfig, extract_text
@@ -30,7 +30,7 @@ from pipeline.text.normalize import normalize_text
 from pipeline.text.quality_model import NoExamplesError, TrainingOptions, train_classifier
 from tokenizer.corpus import InputError, check_complete, is_cleaned_part
 
-PROG = "python -m pipeline train-quality"
+PROG = "pipeline train-quality"
 _JSONL_SUFFIXES = tuple(f"{ext}{compression}" for ext in (".jsonl", ".json") for compression in ("", ".gz", ".zst", ".bz2"))
 # Pages in rejected/ with HTML only are those the main-content extractor found nothing in: what they
 # teach is their visible text as a whole (menus, banners, boilerplate), so all of it is extracted.
@@ -43,15 +43,15 @@ class ExamplesError(ValueError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Train a fastText classifier that scores document quality from positive and negative examples."
-    parser.add_argument("--positive", nargs="+", required=True, metavar="FILE",
+    parser.add_argument("--positive", nargs="+", required=True, metavar="FILE", type=existing_path,
                         help="examples of good text: JSONL with a text field, plain text with one document per line, "
                              "or a folder of part-*.jsonl.gz files such as OUT/cleaned of a clean run")
-    parser.add_argument("--negative", nargs="+", required=True, metavar="FILE",
+    parser.add_argument("--negative", nargs="+", required=True, metavar="FILE", type=existing_path,
                         help="examples of bad text, same formats (e.g. OUT/rejected of a clean run)")
     parser.add_argument("--output", required=True, metavar="MODEL.bin", help="where to save the model (local or gs://...)")
     parser.add_argument("--text-field", default="text", help="JSON field holding the text (default: text)")
     parser.add_argument("--max-examples", type=_positive_int, default=None, metavar="N",
-                        help="use at most the first N examples of each kind")
+                        help="use at most the first N examples of each kind (default: all)")
     defaults = TrainingOptions()
     parser.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help="passes over the examples (default: %(default)s)")
     parser.add_argument("--lr", type=_positive_float, default=defaults.lr, help="learning rate (default: %(default)s)")

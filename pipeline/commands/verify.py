@@ -5,14 +5,14 @@ import argparse
 
 from tqdm import tqdm
 
-from pipeline.cli import fail
+from pipeline.cli import existing_path, fail
 from pipeline.shard_format import ShardFormatError, load_manifest, verify_shard_dir
 
 PROG = "pipeline verify"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("shards", metavar="SHARDS", help="directory written by `pipeline tokenize`")
+    parser.add_argument("shards", metavar="SHARDS", type=existing_path, help="directory written by `pipeline tokenize`")
 
 
 def run(args: argparse.Namespace) -> int:
