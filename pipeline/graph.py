@@ -11,6 +11,7 @@ import apache_beam as beam
 
 from pipeline.config import CleanConfig
 from pipeline.fileio import join
+from pipeline.progress import CountProgress, RunProgress
 from pipeline.stages.dedup import Deduplicate, Fingerprint
 from pipeline.stages.extract import ExtractText
 from pipeline.stages.lang import LanguageFilter
@@ -25,13 +26,15 @@ from pipeline.units import plan_units
 WORK_DIR = ".work"  # under the output folder: spill files of a run, deleted when it succeeds
 
 
-def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_dir: str, workers: int = 1) -> None:
+def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_dir: str, workers: int = 1,
+                progress: RunProgress | None = None) -> None:
     """Add the cleaning pipeline for `sources` to `p`, writing everything under `out_dir`;
-    `workers` is how many processes share the work units."""
+    `workers` is how many processes share the work units; with `progress`, the steps report how far
+    they are (`pipeline.progress`)."""
     def spill(name: str) -> SpillTexts:
         return name >> SpillTexts(join(out_dir, WORK_DIR), config.work.spill)
 
-    docs, rejected = p | "Read" >> ReadSources(plan_units(sources, config.work, workers), config.read)
+    docs, rejected = p | "Read" >> ReadSources(plan_units(sources, config.work, workers), config.read, progress)
     flows = {"read": (docs, rejected | spill("SpillReadRejected"))}
 
     # Extraction always runs, as HTML has no text until it does; outside --stages it drops nothing.
@@ -43,6 +46,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     for name, stage in filters.items():
         if name == "extract" or name in config.stages:
             docs, rejected = docs | name.capitalize() >> stage
+            docs = docs | f"{name.capitalize()}Progress" >> CountProgress(progress, name)
             flows[name] = (docs, rejected | spill(f"Spill{name.capitalize()}Rejected"))
 
     if "dedup" in config.stages:
@@ -50,6 +54,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     docs = docs | spill("SpillKept")
     if "dedup" in config.stages:
         docs, rejected = docs | "Dedup" >> Deduplicate(config.dedup)
+        docs = docs | "DedupProgress" >> CountProgress(progress, "dedup")
         flows["dedup"] = (docs, rejected)
 
     rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten()

@@ -9,10 +9,13 @@ from pipeline import config_io, dry_run
 from pipeline.cli import USAGE_ERROR, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig, load_clean_config
 from pipeline.report import write_report
-from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
+from pipeline.fileio import (COMPLETE_MARKER, atomic_write, delete_if_exists, delete_unlisted, join, mark_complete,
                              output_dir_problem, read_bytes, remove_temporary_files)
+from pipeline.progress import ProgressDisplay, RunProgress, announce_job
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
+from pipeline.run_metrics import beam_metrics, timing
 from pipeline.sources import SourceError, expand_sources
+from pipeline.stats import stats_json_bytes
 from pipeline.stages.write import SHARD_GLOB, shard_name
 from pipeline.units import local_workers
 
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if problem:
         return fail(PROG, problem, USAGE_ERROR)
     started = time.time()
+    progress = RunProgress.start(sources) if is_local(beam_args) else None
     try:
         from pipeline.graph import WORK_DIR, build_clean
         from pipeline.stages.spill import remove_work_dir
@@ -83,14 +87,23 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         workers = local_workers(config.work) if is_local(beam_args) else 1
         pipeline = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(pipeline, sources, config, out_dir, workers)
+            build_clean(pipeline, sources, config, out_dir, workers, progress)
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
         # The marker goes first, so that from here until the end readers see an unfinished output.
         delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
                           join(out_dir, "stats.json"), join(out_dir, "report.html")])
-        pipeline.run().wait_until_finish()
+        counted = ["read", "extract", *(stage for stage in ("lang", "quality", "dedup") if stage in config.stages)]
+        with ProgressDisplay(PROG, progress, counted, interval_s=config.work.progress_seconds):
+            run_started = time.monotonic()
+            result = pipeline.run()
+            announce_job(PROG, result, beam_args)
+            result.wait_until_finish()
+            wall_seconds = time.monotonic() - run_started
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
+        # Only the finished run can say what its metrics were and how long it took.
+        stats.update(metrics=beam_metrics(result), timing=timing(result, stats, wall_seconds))
+        atomic_write(join(out_dir, "stats.json"), stats_json_bytes(stats))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
         remove_work_dir(join(out_dir, WORK_DIR))
@@ -100,6 +113,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:
         remove_temporary_files([out_dir, join(out_dir, "*")])
+        if progress is not None:
+            progress.finish()
     rejected = sum(stats["rejected"].values())
     top = ", ".join(f"{reason} {n}" for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1])[:4])
     print(f"clean: {stats['input_docs']} documents in, {stats['kept_docs']} kept, {rejected} rejected"
