@@ -153,7 +153,7 @@ def progress_line(totals: Counter, elapsed_s: float, total_files: int, total_byt
         parts.append(f"{_megabytes(totals[INPUT_BYTES])}/{_megabytes(total_bytes)} MB "
                      f"({100 * totals[INPUT_BYTES] / total_bytes:.0f}%)")
     first = totals[docs_key(stages[0])] if stages else 0
-    parts.append(f"{first / elapsed_s if elapsed_s > 0 else 0:,.0f} docs/s")
+    parts.append(f"{first / elapsed_s if elapsed_s > 0 else 0:,.1f} docs/s")
     parts.append("docs " + ", ".join(f"{stage} {int(totals[docs_key(stage)]):,}" for stage in stages))
     return "; ".join(parts)
 

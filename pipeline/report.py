@@ -471,7 +471,41 @@ def _run(stats: dict[str, Any]) -> str:
     return (f"<h2 id='run'>Run</h2><p>Command line:</p><pre>{escape(str(run.get('command', '')))}</pre>"
             f"<p>Inputs ({len(inputs):,}):</p><ul>{shown}{more}</ul>"
             f"<table><tr><th>component</th><th class='left'>version</th></tr>{versions}</table>"
-            f"<details><summary>Configuration, as resolved</summary><pre>{config}</pre></details>")
+            f"<details><summary>Configuration, as resolved</summary><pre>{config}</pre></details>"
+            f"{_timing(stats)}{_metrics(stats)}")
+
+
+def _timing(stats: dict[str, Any]) -> str:
+    """How long the run took: it differs from run to run, unlike everything else on the page, so it
+    stands in its own section."""
+    timing = stats.get("timing")
+    if not timing:
+        return "<section id='timing'><p class='muted'>This run's stats.json does not record its timing.</p></section>"
+    steps = sorted((timing.get("step_seconds") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    step_rows = "".join(f"<tr><td>{escape(step)}</td><td class='num'>{seconds:,.2f}</td></tr>" for step, seconds in steps)
+    step_table = (f"<table><tr><th>step</th><th>worker seconds</th></tr>{step_rows}</table>" if steps else
+                  "<p class='muted'>The runner did not report time per step.</p>")
+    return (f"<section id='timing'><h3>Timing</h3><p>Wall time <b>{timing['wall_seconds']:,.1f} s</b>: "
+            f"{timing['docs_per_second']:,.1f} documents/s, {timing['input_mb_per_second']:,.2f} MB/s of input.</p>"
+            f"{step_table}</section>")
+
+
+def _metrics(stats: dict[str, Any]) -> str:
+    metrics = stats.get("metrics")
+    if not metrics:
+        return ""
+    counters = "".join(f"<tr><td>{escape(namespace)}</td><td>{escape(name)}</td><td class='num'>{value:,}</td></tr>"
+                       for namespace, names in metrics.get("counters", {}).items() for name, value in names.items())
+    distributions = "".join(
+        f"<tr><td>{escape(namespace)}</td><td>{escape(name)}</td><td class='num'>{d['count']:,}</td>"
+        f"<td class='num'>{_number(d['min'])}</td><td class='num'>{_number(d['mean'])}</td>"
+        f"<td class='num'>{_number(d['max'])}</td></tr>"
+        for namespace, names in metrics.get("distributions", {}).items() for name, d in names.items())
+    return ("<h3 id='metrics'>Beam metrics</h3>"
+            f"<table><tr><th>namespace</th><th>counter</th><th>total</th></tr>{counters}</table>"
+            "<p class='muted'>Distributions: the largest value is the memory (or group size) to watch as a corpus "
+            "grows.</p><table><tr><th>namespace</th><th>distribution</th><th>count</th><th>min</th><th>mean</th>"
+            f"<th>max</th></tr>{distributions}</table>")
 
 
 # ------------------------------------------------------------------------------------------ compare
