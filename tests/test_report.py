@@ -94,6 +94,30 @@ def test_clean_writes_a_report_that_explains_each_drop(clean_run):
     assert "<svg" in page and "Example kept documents" in page
 
 
+def test_stats_and_report_record_beam_metrics_and_timing(clean_run):
+    stats = json.loads((clean_run / "stats.json").read_text())
+    funnel = {row["stage"]: row for row in stats["funnel"]}
+    counters, distributions = stats["metrics"]["counters"], stats["metrics"]["distributions"]
+    # counters that measure what the funnel counts agree with it
+    assert counters["read"]["documents"] == funnel["read"]["docs_out"] == stats["input_docs"]
+    assert "rejected" not in counters["read"] and funnel["read"]["docs_dropped"] == 0
+    # dedup's memory figures: a shingle set per document it saw, and the near copy found a partner
+    assert distributions["dedup"]["shingle_set_bytes"]["count"] == funnel["dedup"]["docs_in"]
+    assert distributions["dedup"]["partners_per_document"]["max"] >= 1
+    assert 0 < distributions["dedup"]["shingle_set_bytes"]["min"] <= distributions["dedup"]["shingle_set_bytes"]["max"]
+    timing = stats["timing"]
+    assert timing["wall_seconds"] > 0 and timing["docs_per_second"] > 0 and timing["input_mb_per_second"] > 0
+    assert timing["docs_per_second"] == pytest.approx(stats["input_docs"] / timing["wall_seconds"], rel=1e-2)
+    assert timing["step_seconds"] and all(seconds > 0 for seconds in timing["step_seconds"].values())
+    assert set(timing["step_seconds"]) <= {"Read", "Extract", "Lang", "Quality", "Fingerprint", "Dedup", "WriteCleaned",
+                                           "WriteRejected", "Summarize", "AllRejected"} | {
+        f"{stage}Progress" for stage in ("Extract", "Lang", "Quality", "Dedup")} | {
+        f"Spill{stage}" for stage in ("Kept", "ReadRejected", "ExtractRejected", "LangRejected", "QualityRejected")}
+    page = (clean_run / "report.html").read_text()
+    assert f"Wall time <b>{timing['wall_seconds']:,.1f} s</b>" in page and "documents/s" in page
+    assert "Beam metrics" in page and "shingle_set_bytes" in page and "html_extracted" not in page
+
+
 def test_hostile_text_and_urls_stay_text(clean_run):
     page = (clean_run / "report.html").read_text()
     assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page
