@@ -2,7 +2,9 @@
 
 Beam's metrics cannot be read while FnApiRunner's worker processes run, so every counting step of a
 local run keeps its own totals and rewrites one small JSON file with them in a folder on this machine
-(at most once a second, and at the end of each bundle). A thread of the launching process sums the
+(at most once a second, and at the end of each bundle). A temporary folder, not OUT/.work: OUT may be
+on an object store, where rewriting files every second is slow, and a local run's workers all share
+this machine. A thread of the launching process sums the
 files it finds there: at a terminal into a tqdm bar on stderr, elsewhere (a log, CI) into one plain
 line every `interval` seconds. Runners whose workers are elsewhere (Dataflow) write no files; for
 Dataflow the command prints the job's console page instead (`announce_job`).
