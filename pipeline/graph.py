@@ -11,7 +11,7 @@ import apache_beam as beam
 
 from pipeline.config import CleanConfig
 from pipeline.fileio import join
-from pipeline.progress import CountProgress, RunProgress
+from pipeline.progress import RunProgress, count_progress
 from pipeline.stages.dedup import Deduplicate, Fingerprint
 from pipeline.stages.extract import ExtractText
 from pipeline.stages.lang import LanguageFilter
@@ -46,7 +46,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     for name, stage in filters.items():
         if name == "extract" or name in config.stages:
             docs, rejected = docs | name.capitalize() >> stage
-            docs = docs | f"{name.capitalize()}Progress" >> CountProgress(progress, name)
+            docs = count_progress(docs, progress, name, f"{name.capitalize()}Progress")
             flows[name] = (docs, rejected | spill(f"Spill{name.capitalize()}Rejected"))
 
     if "dedup" in config.stages:
@@ -54,7 +54,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     docs = docs | spill("SpillKept")
     if "dedup" in config.stages:
         docs, rejected = docs | "Dedup" >> Deduplicate(config.dedup)
-        docs = docs | "DedupProgress" >> CountProgress(progress, "dedup")
+        docs = count_progress(docs, progress, "dedup", "DedupProgress")
         flows["dedup"] = (docs, rejected)
 
     rejected = [r for _, r in flows.values()] | "AllRejected" >> beam.Flatten()

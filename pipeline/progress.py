@@ -131,18 +131,12 @@ class _CountDocs(beam.DoFn):
         self._writer.flush()
 
 
-class CountProgress(beam.PTransform):
-    """elements → the same elements, counted as documents that `stage` let through (when `progress` is set)."""
-
-    def __init__(self, progress: RunProgress | None, stage: str):
-        super().__init__()
-        self._progress = progress
-        self._stage = stage
-
-    def expand(self, elements):
-        if self._progress is None:
-            return elements
-        return elements | "Count" >> beam.ParDo(_CountDocs(self._progress.folder, self._stage))
+def count_progress(elements, progress: RunProgress | None, stage: str, label: str):
+    """`elements`, counted as documents that `stage` let through by a step named `label` when there is
+    `progress` to report; without, the graph is left as it is (a dry run shows no counting step)."""
+    if progress is None:
+        return elements
+    return elements | label >> beam.ParDo(_CountDocs(progress.folder, stage))
 
 
 def progress_line(totals: Counter, elapsed_s: float, total_files: int, total_bytes: int, stages: list[str]) -> str:

@@ -12,7 +12,7 @@ from pipeline import dry_run
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
                              remove_temporary_files)
-from pipeline.progress import LINE_EVERY_S, CountProgress, ProgressDisplay, RunProgress, announce_job
+from pipeline.progress import LINE_EVERY_S, ProgressDisplay, RunProgress, announce_job, count_progress
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
 from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
@@ -114,9 +114,7 @@ def tokenize(input_path: str, out_dir: str, identity: TokenizerIdentity, config:
 
 def build_tokenize(pipeline: beam.Pipeline, input_path: str, out_dir: str, identity: TokenizerIdentity,
                    config: TokenizeConfig, progress: RunProgress | None = None) -> None:
-    _ = (pipeline
-         # validate=False: the files were listed already (a dry run lists no remote path)
-         | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path), validate=False)
-         | "ReadProgress" >> CountProgress(progress, "read")
-         | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
+    # validate=False: the files were listed already (a dry run lists no remote path)
+    lines = pipeline | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path), validate=False)
+    _ = count_progress(lines, progress, "read", "ReadProgress") | "Tokenize" >> TokenizeToShards(out_dir, identity, config)
 
