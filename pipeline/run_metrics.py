@@ -1,5 +1,5 @@
-"""What a finished run measured: Beam's own metrics, wall time and throughput (the `metrics` and
-`timing` sections of stats.json).
+"""What a finished run measured: Beam's own metrics (the `metrics` section of stats.json), and its
+wall time and throughput (timing.json, the one output that differs from run to run).
 
 The counters and distributions the stages declare (`Metrics.counter` / `Metrics.distribution`; the
 dedup distributions are the memory a step held at once) are summed over the steps that reported
@@ -13,6 +13,7 @@ from typing import Any
 
 from apache_beam.metrics.metric import MetricResults
 
+RUN_TIMING = "timing.json"
 _STEP_TIME = "metric:ptransform_execution_time:total_msecs:v1"    # Beam's name, namespace "beam"
 
 

@@ -187,9 +187,10 @@ def _model_version(path: str) -> str:
     return f"{local.name} sha256:{digest}"
 
 
-def stats_json_bytes(stats: dict[str, Any]) -> bytes:
-    """The bytes of `stats.json`: keys sorted, so the same stats always give the same file."""
-    return (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode()
+def json_file_bytes(figures: dict[str, Any]) -> bytes:
+    """The bytes of a JSON output file (`stats.json`, `timing.json`): keys sorted, so the same
+    figures always give the same file."""
+    return (json.dumps(figures, indent=2, sort_keys=True) + "\n").encode()
 
 
 def check_invariant(stats: dict[str, Any]) -> None:

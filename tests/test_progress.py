@@ -46,6 +46,10 @@ def test_clean_away_from_a_terminal_prints_progress_lines(tmp_path):
     # reading ends long before the run does (dedup and the writers follow): a later line has its totals
     assert max(c[4] for c in counts) == stats["input_docs"] and max(c[0] for c in counts) == 12
     assert _progress_folders() <= before                   # the run's totals folder is gone
+    # the summary line gives the run's speed, as timing.json records it
+    timing = json.loads((tmp_path / "out/timing.json").read_text())
+    assert f"in {timing['wall_seconds']:.1f}s ({timing['docs_per_second']:,.1f} docs/s, " \
+           f"{timing['input_mb_per_second']:.2f} MB/s)" in result.stdout
 
 
 def test_a_non_positive_progress_interval_is_one_line_and_exit_2(tmp_path):

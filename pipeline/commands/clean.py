@@ -13,9 +13,9 @@ from pipeline.fileio import (COMPLETE_MARKER, atomic_write, delete_if_exists, de
                              output_dir_problem, read_bytes, remove_temporary_files)
 from pipeline.progress import ProgressDisplay, RunProgress, announce_job
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
-from pipeline.run_metrics import beam_metrics, timing
+from pipeline.run_metrics import RUN_TIMING, beam_metrics, timing
 from pipeline.sources import SourceError, expand_sources
-from pipeline.stats import stats_json_bytes
+from pipeline.stats import json_file_bytes
 from pipeline.stages.write import SHARD_GLOB, shard_name
 from pipeline.units import local_workers
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     problem = output_dir_problem(out_dir, [*args.input, *sources])
     if problem:
         return fail(PROG, problem, USAGE_ERROR)
-    started = time.time()
+    started = time.monotonic()   # the run's wall time includes building the graph (models load then)
     progress = RunProgress.start(sources) if is_local(beam_args) else None
     try:
         from pipeline.graph import WORK_DIR, build_clean
@@ -91,19 +91,21 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
         # The marker goes first, so that from here until the end readers see an unfinished output.
-        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
-                          join(out_dir, "stats.json"), join(out_dir, "report.html")])
+        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER), join(out_dir, "stats.json"),
+                          join(out_dir, RUN_TIMING), join(out_dir, "report.html")])
         counted = ["read", "extract", *(stage for stage in ("lang", "quality", "dedup") if stage in config.stages)]
         with ProgressDisplay(PROG, progress, counted, interval_s=config.work.progress_seconds):
-            run_started = time.monotonic()
             result = pipeline.run()
             announce_job(PROG, result, beam_args)
             result.wait_until_finish()
-            wall_seconds = time.monotonic() - run_started
+            wall_seconds = time.monotonic() - started
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
-        # Only the finished run can say what its metrics were and how long it took.
-        stats.update(metrics=beam_metrics(result), timing=timing(result, stats, wall_seconds))
-        atomic_write(join(out_dir, "stats.json"), stats_json_bytes(stats))
+        # Only the finished run can say what its metrics were. How long it took differs from run to
+        # run, so it goes to a file of its own: stats.json stays byte-identical.
+        stats["metrics"] = beam_metrics(result)
+        atomic_write(join(out_dir, "stats.json"), json_file_bytes(stats))
+        run_timing = timing(result, stats, wall_seconds)
+        atomic_write(join(out_dir, RUN_TIMING), json_file_bytes(run_timing))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
         remove_work_dir(join(out_dir, WORK_DIR))
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     rejected = sum(stats["rejected"].values())
     top = ", ".join(f"{reason} {n}" for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1])[:4])
     print(f"clean: {stats['input_docs']} documents in, {stats['kept_docs']} kept, {rejected} rejected"
-          f"{' (' + top + ')' if top else ''} in {time.time() - started:.1f}s → {out_dir}/cleaned, "
+          f"{' (' + top + ')' if top else ''} in {run_timing['wall_seconds']:.1f}s "
+          f"({run_timing['docs_per_second']:,.1f} docs/s, {run_timing['input_mb_per_second']:.2f} MB/s) → {out_dir}/cleaned, "
           f"report {out_dir}/report.html")
     return 0

@@ -23,7 +23,7 @@ def _sum_pairs(pairs):
 def _write_summary(tallies: list, out_dir: str, stages: list[str], run: dict) -> dict:
     stats = {**tally.assemble_stats(tallies, stages), "run": run}
     tally.check_invariant(stats)
-    atomic_write(join(out_dir, "stats.json"), tally.stats_json_bytes(stats))
+    atomic_write(join(out_dir, "stats.json"), tally.json_file_bytes(stats))
     return stats
 
 
