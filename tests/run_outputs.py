@@ -1,17 +1,11 @@
-"""Comparing the outputs of two `clean` runs: everything must be byte-identical except the run's timing."""
-import json
-import re
+"""The outputs of a `clean` run that must be byte-identical from run to run: every file but timing.json."""
+from pathlib import Path
 
-_TIMING_SECTION = re.compile(rb"<section id='timing'>.*?</section>", re.S)
+RUN_TIMING = "timing.json"   # how long this run took: the one output that differs between runs
 
 
-def without_timing(name: str, data: bytes) -> bytes:
-    """`data` of the output file `name` less what differs from run to run: how long it took."""
-    if name.endswith("stats.json"):
-        stats = json.loads(data)
-        assert stats.pop("timing")["wall_seconds"] > 0
-        return json.dumps(stats, indent=2, sort_keys=True).encode()
-    if name.endswith("report.html"):
-        assert _TIMING_SECTION.search(data)
-        return _TIMING_SECTION.sub(b"", data)
-    return data
+def identical_outputs(out_dir: Path) -> dict[str, bytes]:
+    """`{path under out_dir: bytes}` of every output file of a finished run except its timing."""
+    assert (out_dir / RUN_TIMING).is_file()
+    return {f.relative_to(out_dir).as_posix(): f.read_bytes() for f in sorted(out_dir.rglob("*"))
+            if f.is_file() and f.relative_to(out_dir).as_posix() != RUN_TIMING}
