@@ -36,6 +36,8 @@ class WorkConfig:
     # Texts wait in files under OUT/.work between filtering and writing, not in memory; off, they
     # travel inside the records (fine where the runner's shuffle is on disk, e.g. Dataflow).
     spill: bool = True
+    # Seconds between progress lines on stderr when it is not a terminal (a terminal gets a live bar).
+    progress_seconds: float = 60.0
 
 
 @dataclass
@@ -74,6 +76,8 @@ def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> Cle
     if config.work.one_worker_below_mb < 0:
         raise config_io.ConfigError(
             f"work.one_worker_below_mb must not be negative, got {config.work.one_worker_below_mb}")
+    if config.work.progress_seconds <= 0:
+        raise config_io.ConfigError(f"work.progress_seconds must be positive, got {config.work.progress_seconds}")
     if not 0 <= read.max_replacement_ratio <= 1:
         raise config_io.ConfigError(f"read.max_replacement_ratio must be in [0, 1], got {read.max_replacement_ratio}")
     return config

@@ -13,6 +13,7 @@ import apache_beam as beam
 
 from pipeline.config import CleanConfig
 from pipeline.fileio import join
+from pipeline.progress import RunProgress, count_progress
 from pipeline.stages.dedup import Deduplicate, Fingerprint
 from pipeline.stages.extract import ExtractText
 from pipeline.stages.journal import JournalUnits, note_passed, stage_pass
@@ -29,10 +30,12 @@ WORK_DIR = ".work"  # under the output folder: spill files and journals of a run
 
 
 def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_dir: str, workers: int = 1,
-                journaled: bool = False, done_units: frozenset[Unit] = frozenset()) -> None:
+                progress: RunProgress | None = None, journaled: bool = False,
+                done_units: frozenset[Unit] = frozenset()) -> None:
     """Add the cleaning pipeline for `sources` to `p`, writing everything under `out_dir`;
-    `workers` is how many processes share the work units. A `journaled` run (local) keeps journals
-    a rerun can resume from, and replays those of `done_units` instead of reading them."""
+    `workers` is how many processes share the work units; with `progress`, the steps report how far
+    they are (`pipeline.progress`). A `journaled` run (local) keeps journals a rerun can resume
+    from, and replays those of `done_units` instead of reading them."""
     work_dir = join(out_dir, WORK_DIR)
 
     def spill(name: str) -> SpillTexts:
@@ -40,7 +43,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
 
     journal_dir = work_dir if journaled else None
     units = plan_units(sources, config.work, workers)
-    docs, rejected = p | "Read" >> ReadSources(units, config.read, journal_dir, done_units)
+    docs, rejected = p | "Read" >> ReadSources(units, config.read, journal_dir, done_units, progress)
     docs = docs | "PassedRead" >> beam.Map(note_passed, "read")
     rejected_streams = [rejected | spill("SpillReadRejected")]
 
@@ -54,6 +57,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     for name in stages:
         docs, rejected = docs | name.capitalize() >> filters[name]
         docs = docs | f"Passed{name.capitalize()}" >> beam.Map(note_passed, name)
+        docs = count_progress(docs, progress, name, f"{name.capitalize()}Progress")
         rejected_streams.append(rejected | spill(f"Spill{name.capitalize()}Rejected"))
 
     if "dedup" in config.stages:
@@ -63,6 +67,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     if "dedup" in config.stages:
         stages.append("dedup")
         docs, duplicates = docs | "Dedup" >> Deduplicate(config.dedup)
+        docs = count_progress(docs, progress, "dedup", "DedupProgress")
         passes = (passes, docs | "PassedDedup" >> beam.Map(stage_pass, "dedup")) | "AllPasses" >> beam.Flatten()
         rejected = (rejected, duplicates) | "AllRejected" >> beam.Flatten()
 

@@ -138,34 +138,51 @@ def load_stats(out_dir: str) -> dict[str, Any]:
     """The stats.json of a finished `clean` output, or ReportError saying what is wrong."""
     from apache_beam.io.filesystems import FileSystems
 
-    from pipeline.fileio import join, read_bytes
-
-    path = join(out_dir, "stats.json")
     if not FileSystems.exists(out_dir):
         raise ReportError(f"{out_dir} does not exist")
+    return _load_output_json(out_dir, "stats.json", "stats", ("input_docs", "kept_docs", "rejected", "funnel"))
+
+
+def load_timing(out_dir: str) -> dict[str, Any]:
+    """The timing.json of a finished `clean` output, or ReportError saying what is wrong."""
+    from pipeline.run_metrics import RUN_TIMING
+
+    return _load_output_json(out_dir, RUN_TIMING, "timing", ("wall_seconds", "docs_per_second", "input_mb_per_second"))
+
+
+def _load_output_json(out_dir: str, name: str, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object in `out_dir`/`name`, which must have `keys`, or ReportError saying what is wrong."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipeline.fileio import join, read_bytes
+
+    path = join(out_dir, name)
     if not FileSystems.exists(path):
-        raise ReportError(f"{out_dir} has no stats.json: not the output of a finished `pipeline clean` run")
+        raise ReportError(f"{out_dir} has no {name}: not the output of a finished `pipeline clean` run")
     try:
-        stats = json.loads(read_bytes(path))
+        figures = json.loads(read_bytes(path))
     except (OSError, ValueError) as error:
         raise ReportError(f"cannot read {path}: {error}") from None
-    missing = [key for key in ("input_docs", "kept_docs", "rejected", "funnel") if key not in stats]
-    if not isinstance(stats, dict) or missing:
-        raise ReportError(f"{path} is not a clean run's stats (no {', '.join(missing) or 'object'})")
-    return stats
+    missing = [key for key in keys if key not in figures] if isinstance(figures, dict) else ["object"]
+    if missing:
+        raise ReportError(f"{path} is not a clean run's {what} (no {', '.join(missing)})")
+    return figures
 
 
-def build_report(out_dir: str) -> str:
+def build_report(out_dir: str, with_timing: bool = False) -> str:
+    """The page for a finished `clean` output; `with_timing` adds how long the run took (timing.json),
+    which makes the page differ from run to run."""
     stats = load_stats(out_dir)
-    return render_report(stats, sample_outputs(out_dir))
+    timing = load_timing(out_dir) if with_timing else None
+    return render_report(stats, sample_outputs(out_dir), timing)
 
 
-def write_report(out_dir: str, output: str | None = None) -> str:
-    """Build `report.html` for a finished `clean` output; returns where it was written."""
+def write_report(out_dir: str, output: str | None = None, with_timing: bool = False) -> str:
+    """Build `report.html` for a finished `clean` output (see `build_report`); returns where it was written."""
     from pipeline.fileio import atomic_write, join
 
     path = output or join(out_dir, "report.html")
-    atomic_write(path, build_report(out_dir).encode("utf-8"))
+    atomic_write(path, build_report(out_dir, with_timing).encode("utf-8"))
     return path
 
 
@@ -205,8 +222,10 @@ def _is_number(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------- page
 
 
-def render_report(stats: dict[str, Any], sample: OutputSample | None = None) -> str:
-    """The HTML page for `stats` (see `pipeline.stats`) and a sample of the outputs."""
+def render_report(stats: dict[str, Any], sample: OutputSample | None = None,
+                  timing: dict[str, Any] | None = None) -> str:
+    """The HTML page for `stats` (see `pipeline.stats`) and a sample of the outputs, and `timing`
+    (timing.json) where given."""
     sample = sample or OutputSample()
     parts = [
         _head("Corpus cleaning report"),
@@ -217,7 +236,7 @@ def render_report(stats: dict[str, Any], sample: OutputSample | None = None) -> 
         f"{_size(stats.get('input_bytes', 0))} in, {_size(stats.get('kept_bytes', 0))} kept.</p>",
         _funnel(stats), _reasons(stats, sample), _languages(stats), _sources(stats), _failed_downloads(stats),
         _histograms(stats, sample), _rejected_examples(stats, sample), _kept_examples(sample), _run(stats),
-        "</body></html>\n",
+        _timing(timing) if timing else "", "</body></html>\n",
     ]
     return "".join(parts)
 
@@ -472,6 +491,35 @@ def _run(stats: dict[str, Any]) -> str:
             f"<p>Inputs ({len(inputs):,}):</p><ul>{shown}{more}</ul>"
             f"<table><tr><th>component</th><th class='left'>version</th></tr>{versions}</table>"
             f"<details><summary>Configuration, as resolved</summary><pre>{config}</pre></details>")
+
+
+def _timing(timing: dict[str, Any]) -> str:
+    """How long the run took (timing.json): unlike the rest of the page it differs from run to run."""
+    steps = sorted((timing.get("step_seconds") or {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    step_rows = "".join(f"<tr><td>{escape(step)}</td><td class='num'>{seconds:,.2f}</td></tr>" for step, seconds in steps)
+    step_table = (f"<table><tr><th>step</th><th>worker seconds</th></tr>{step_rows}</table>" if steps else
+                  "<p class='muted'>The runner did not report time per step.</p>")
+    return (f"<h2 id='timing'>Timing of this run</h2><p>Wall time <b>{timing['wall_seconds']:,.1f} s</b>: "
+            f"{timing['docs_per_second']:,.1f} documents/s, {timing['input_mb_per_second']:,.2f} MB/s of input.</p>"
+            f"{step_table}{_metrics(timing)}")
+
+
+def _metrics(timing: dict[str, Any]) -> str:
+    metrics = timing.get("metrics")
+    if not metrics:
+        return ""
+    counters = "".join(f"<tr><td>{escape(namespace)}</td><td>{escape(name)}</td><td class='num'>{value:,}</td></tr>"
+                       for namespace, names in metrics.get("counters", {}).items() for name, value in names.items())
+    distributions = "".join(
+        f"<tr><td>{escape(namespace)}</td><td>{escape(name)}</td><td class='num'>{d['count']:,}</td>"
+        f"<td class='num'>{_number(d['min'])}</td><td class='num'>{_number(d['mean'])}</td>"
+        f"<td class='num'>{_number(d['max'])}</td></tr>"
+        for namespace, names in metrics.get("distributions", {}).items() for name, d in names.items())
+    return ("<h3 id='metrics'>Beam metrics</h3>"
+            f"<table><tr><th>namespace</th><th>counter</th><th>total</th></tr>{counters}</table>"
+            "<p class='muted'>Distributions: the largest value is the memory (or group size) to watch as a corpus "
+            "grows.</p><table><tr><th>namespace</th><th>distribution</th><th>count</th><th>min</th><th>mean</th>"
+            f"<th>max</th></tr>{distributions}</table>")
 
 
 # ------------------------------------------------------------------------------------------ compare

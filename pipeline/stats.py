@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import json
 import platform
 import shlex
 import sys
@@ -184,6 +185,12 @@ def _model_version(path: str) -> str:
         return path
     digest = hashlib.sha256(local.read_bytes()).hexdigest()[:12]
     return f"{local.name} sha256:{digest}"
+
+
+def json_file_bytes(figures: dict[str, Any]) -> bytes:
+    """The bytes of a JSON output file (`stats.json`, `timing.json`): keys sorted, so the same
+    figures always give the same file."""
+    return (json.dumps(figures, indent=2, sort_keys=True) + "\n").encode()
 
 
 def check_invariant(stats: dict[str, Any]) -> None:

@@ -94,6 +94,75 @@ def test_clean_writes_a_report_that_explains_each_drop(clean_run):
     assert "<svg" in page and "Example kept documents" in page
 
 
+def test_timing_records_beam_metrics_that_agree_with_the_funnel(clean_run, tmp_path):
+    stats = json.loads((clean_run / "stats.json").read_text())
+    assert "metrics" not in stats   # they differ from run to run (a resumed run re-counts nothing)
+    metrics = json.loads((clean_run / "timing.json").read_text())["metrics"]
+    funnel = {row["stage"]: row for row in stats["funnel"]}
+    counters, distributions = metrics["counters"], metrics["distributions"]
+    # counters that measure what the funnel counts agree with it
+    assert counters["read"]["documents"] == funnel["read"]["docs_out"] == stats["input_docs"]
+    assert "rejected" not in counters["read"] and funnel["read"]["docs_dropped"] == 0
+    # dedup's memory figures: a shingle set per document it saw, and the near copy found a partner
+    assert distributions["dedup"]["shingle_set_bytes"]["count"] == funnel["dedup"]["docs_in"]
+    assert distributions["dedup"]["partners_per_document"]["max"] >= 1
+    assert 0 < distributions["dedup"]["shingle_set_bytes"]["min"] <= distributions["dedup"]["shingle_set_bytes"]["max"]
+    assert "Beam metrics" not in (clean_run / "report.html").read_text()
+    with_timing = tmp_path / "with-timing.html"
+    assert main(["report", str(clean_run), "--output", str(with_timing), "--with-timing"]) == 0
+    page = with_timing.read_text()
+    assert "Beam metrics" in page and "shingle_set_bytes" in page and "html_extracted" not in page
+
+
+def test_timing_of_the_run_is_in_timing_json_only(clean_run):
+    stats = json.loads((clean_run / "stats.json").read_text())
+    timing = json.loads((clean_run / "timing.json").read_text())
+    assert timing["wall_seconds"] > 0 and timing["docs_per_second"] > 0 and timing["input_mb_per_second"] > 0
+    assert timing["docs_per_second"] == pytest.approx(stats["input_docs"] / timing["wall_seconds"], rel=1e-2)
+    # rounded to 3 decimals: a small input read slowly is a few kB/s
+    assert timing["input_mb_per_second"] == pytest.approx(stats["input_bytes"] / 1e6 / timing["wall_seconds"], abs=1e-3)
+    assert timing["step_seconds"] and all(seconds > 0 for seconds in timing["step_seconds"].values())
+    assert set(timing["step_seconds"]) <= {"Read", "Extract", "Lang", "Quality", "Fingerprint", "Dedup", "WriteCleaned",
+                                           "WriteRejected", "Summarize", "AllRejected"} | {
+        f"{stage}Progress" for stage in ("Extract", "Lang", "Quality", "Dedup")} | {
+        f"Spill{stage}" for stage in ("Kept", "ReadRejected", "ExtractRejected", "LangRejected", "QualityRejected")}
+    # nothing that differs between runs is in the outputs that must not
+    assert "timing" not in stats and "wall_seconds" not in (clean_run / "stats.json").read_text()
+    assert "Timing of this run" not in (clean_run / "report.html").read_text()
+
+
+def test_report_command_shows_the_timing_only_when_asked(clean_run, tmp_path):
+    timing = json.loads((clean_run / "timing.json").read_text())
+    with_timing = tmp_path / "with-timing.html"
+    assert main(["report", str(clean_run), "--output", str(with_timing), "--with-timing"]) == 0
+    page = with_timing.read_text()
+    HTMLParser().feed(page)
+    assert "Timing of this run" in page and f"Wall time <b>{timing['wall_seconds']:,.1f} s</b>" in page
+    assert "documents/s" in page and max(timing["step_seconds"], key=timing["step_seconds"].get) in page
+    without = tmp_path / "plain.html"
+    assert main(["report", str(clean_run), "--output", str(without)]) == 0
+    assert without.read_bytes() == (clean_run / "report.html").read_bytes()
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("timing.json", None, "has no timing.json"),
+    ("timing.json", "[1, 2]", "is not a clean run's timing (no object)"),
+    ("timing.json", '{"wall_seconds": 1.0}', "(no docs_per_second, input_mb_per_second)"),
+    ("stats.json", "5", "is not a clean run's stats (no object)"),
+])
+def test_report_on_a_missing_or_malformed_json_output_fails_in_one_line(clean_run, tmp_path, capsys, name, content,
+                                                                         message):
+    copy = tmp_path / "copy"
+    shutil.copytree(clean_run, copy)
+    if content is None:
+        (copy / name).unlink()
+    else:
+        (copy / name).write_text(content)
+    assert main(["report", str(copy), "--with-timing"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pipeline report: error: ") and message in err[0], err
+
+
 def test_hostile_text_and_urls_stay_text(clean_run):
     page = (clean_run / "report.html").read_text()
     assert "<script" not in page and "<img" not in page and "&lt;script&gt;" in page

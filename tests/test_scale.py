@@ -21,6 +21,7 @@ from pipeline.stages.routing import KEPT
 from pipeline.stages.spill import SpillTexts, remove_work_dir
 from pipeline.stages.write import WriteJsonlShards
 from pipeline.units import Unit, local_input_bytes, local_workers, plan_units, usable_cores
+from tests.run_outputs import identical_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data/sample"
@@ -109,7 +110,7 @@ def _clean(out: Path, *flags: str) -> dict:
                              "--langs", "en,de", *flags], cwd=REPO, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert not (out / ".work").exists()
-    return {str(f.relative_to(out)): f.read_bytes() for f in sorted(out.rglob("*")) if f.is_file()}
+    return identical_outputs(out)
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
 """`pipeline tokenize`: the Beam stage (FnApiRunner) on a real multilingual cleaned/ directory."""
 import json
+import re
 
 import pytest
 
 from pipeline.cli import OneLineParser
 from pipeline.commands import tokenize as tokenize_command
 from pipeline.shard_format import MANIFEST_NAME, Shard, open_shards, verify_shard_dir
-from pipeline.stages.tokenize import TokenizeConfig, assign_shard, assign_split, shard_count
+from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, assign_shard, assign_split, shard_count
 from tests.cleaned_corpus import corpus_documents, write_cleaned
 from tokenizer import Tokenizer
 from tokenizer.train import TrainConfig, train
@@ -105,6 +106,18 @@ def test_shard_size_in_tokens_sets_the_shard_count(corpus, shards):
     assert "val" not in manifest["splits"]
     assert tokens == earlier["train"]["num_tokens"] + earlier["val"]["num_tokens"]
     assert 1 < manifest["splits"]["train"]["shards"] <= -(-tokens // 20000)
+
+
+def test_a_local_run_away_from_a_terminal_prints_documents_read_so_far(corpus, shards, capsys):
+    tokenizer = Tokenizer.load(str(corpus / "tok"))
+    identity = TokenizerIdentity(str(corpus / "tok"), tokenizer.model_sha256, tokenizer.vocab_size, tokenizer.eot_id)
+    manifest = tokenize_command.tokenize(str(corpus / "cleaned"), str(corpus / "progress"), identity,
+                                         TokenizeConfig(num_shards=3, val_fraction=0.05), [], progress_seconds=0.2)
+    lines = capsys.readouterr().err.splitlines()
+    matches = [re.fullmatch(r"pipeline tokenize: \d+s: [\d,.]+ docs/s; docs read ([\d,]+)", line) for line in lines]
+    assert lines and all(matches), lines
+    read = [int(m.group(1).replace(",", "")) for m in matches]
+    assert read == sorted(read) and read[-1] <= sum(s["num_docs"] for s in manifest["splits"].values())
 
 
 @pytest.mark.parametrize("change, needle", [

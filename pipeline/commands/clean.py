@@ -12,13 +12,16 @@ from pipeline import config_io, dry_run
 from pipeline.cli import USAGE_ERROR, existing_path, fail, parse_key_values
 from pipeline.config import STAGES, CleanConfig, load_clean_config
 from pipeline.report import write_report
-from pipeline.fileio import (COMPLETE_MARKER, delete_if_exists, delete_unlisted, join, mark_complete,
+from pipeline.fileio import (COMPLETE_MARKER, atomic_write, delete_if_exists, delete_unlisted, join, mark_complete,
                              output_dir_problem, read_bytes, remove_temporary_files)
+from pipeline.progress import ProgressDisplay, RunProgress, announce_job
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
 from pipeline.resume import plan_fingerprint
+from pipeline.run_metrics import RUN_TIMING, beam_metrics, timing
 from pipeline.sources import SourceError, expand_sources
 from pipeline.sources.formats import is_url
 from pipeline.stages.journal import WorkFolder, find_done_units, record_plan
+from pipeline.stats import json_file_bytes
 from pipeline.stages.write import SHARD_GLOB, shard_name
 from pipeline.stats import describe_run
 from pipeline.units import local_workers, plan_units
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     problem = output_dir_problem(out_dir, [*args.input, *sources])
     if problem:
         return fail(PROG, problem, USAGE_ERROR)
-    started = time.time()
+    started = time.monotonic()   # the run's wall time includes building the graph (models load then)
+    progress = RunProgress.start(sources) if is_local(beam_args) else None
     try:
         from pipeline.graph import WORK_DIR, build_clean
         from pipeline.stages.spill import remove_work_dir
@@ -99,7 +103,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         found = _work_folder(work_dir, sources, config, out_dir, workers) if resumable else None
         pipeline = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(pipeline, sources, config, out_dir, workers, journaled=resumable,
+            build_clean(pipeline, sources, config, out_dir, workers, progress, journaled=resumable,
                         done_units=found.done if found else frozenset())
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
@@ -112,10 +116,20 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
                 print(f"{PROG}: resuming: {len(found.done)} of {found.units} work units already done", file=sys.stderr)
             record_plan(work_dir, found.fingerprint)
         # The marker goes first, so that from here until the end readers see an unfinished output.
-        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER),
-                          join(out_dir, "stats.json"), join(out_dir, "report.html")])
-        pipeline.run().wait_until_finish()
+        delete_if_exists([join(out_dir, "cleaned", COMPLETE_MARKER), join(out_dir, "stats.json"),
+                          join(out_dir, RUN_TIMING), join(out_dir, "report.html")])
+        counted = ["read", "extract", *(stage for stage in ("lang", "quality", "dedup") if stage in config.stages)]
+        with ProgressDisplay(PROG, progress, counted, interval_s=config.work.progress_seconds):
+            result = pipeline.run()
+            announce_job(PROG, result, beam_args)
+            result.wait_until_finish()
+            wall_seconds = time.monotonic() - started
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))
+        # How long the run took, and what Beam's metrics counted (a resumed run does not re-count the
+        # units it replays), differ from run to run: they go to a file of their own, so stats.json
+        # stays byte-identical.
+        run_timing = {**timing(result, stats, wall_seconds), "metrics": beam_metrics(result)}
+        atomic_write(join(out_dir, RUN_TIMING), json_file_bytes(run_timing))
         written = {shard_name(i) for i in range(config.output.num_shards)}
         delete_unlisted([join(out_dir, sub, SHARD_GLOB) for sub in ("cleaned", "rejected")], written)
         remove_work_dir(join(out_dir, WORK_DIR))
@@ -125,10 +139,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         return fail(PROG, f"{type(e).__name__}: {e}")
     finally:
         remove_temporary_files([out_dir, join(out_dir, "*")])
+        if progress is not None:
+            progress.finish()
     rejected = sum(stats["rejected"].values())
     top = ", ".join(f"{reason} {n}" for reason, n in sorted(stats["rejected"].items(), key=lambda kv: -kv[1])[:4])
     print(f"clean: {stats['input_docs']} documents in, {stats['kept_docs']} kept, {rejected} rejected"
-          f"{' (' + top + ')' if top else ''} in {time.time() - started:.1f}s → {out_dir}/cleaned, "
+          f"{' (' + top + ')' if top else ''} in {run_timing['wall_seconds']:.1f}s "
+          f"({run_timing['docs_per_second']:,.1f} docs/s, {run_timing['input_mb_per_second']:.2f} MB/s) → {out_dir}/cleaned, "
           f"report {out_dir}/report.html")
     return 0
 

@@ -1,4 +1,4 @@
-"""`python -m pipeline report OUT [--compare OTHER_OUT] [--output FILE]`: rebuild a clean run's report.html
+"""`python -m pipeline report OUT [--compare OTHER_OUT] [--output FILE] [--with-timing]`: rebuild a clean run's report.html
 from its stats.json, cleaned/ and rejected/, or set two runs side by side."""
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "instead of OUT's report")
     parser.add_argument("--output", metavar="FILE",
                         help="where to write the page (default: OUT/report.html, or OUT/compare.html with --compare)")
+    parser.add_argument("--with-timing", action="store_true",
+                        help="add how long the run took (OUT/timing.json); the page then differs from run to run")
 
 
 def run(args: argparse.Namespace) -> int:
     out_dir = args.out.rstrip("/")
     try:
         if args.compare is None:
-            path = write_report(out_dir, args.output)
+            path = write_report(out_dir, args.output, args.with_timing)
         else:
             other_dir = args.compare.rstrip("/")
             page = render_comparison(load_stats(out_dir), load_stats(other_dir), out_dir, other_dir)

@@ -12,7 +12,8 @@ from pipeline import dry_run
 from pipeline.cli import USAGE_ERROR, existing_path, fail
 from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
                              remove_temporary_files)
-from pipeline.runner import make_pipeline, refuse_local_paths, unknown_beam_flags
+from pipeline.progress import LINE_EVERY_S, ProgressDisplay, RunProgress, announce_job, count_progress
+from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags
 from pipeline.shard_format import MANIFEST_NAME, SPLITS
 from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
 from tokenizer import Tokenizer, TokenizerError
@@ -92,19 +93,28 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
 
 
 def tokenize(input_path: str, out_dir: str, identity: TokenizerIdentity, config: TokenizeConfig,
-             beam_args: list[str]) -> dict:
-    """Run the tokenize pipeline and return the manifest it wrote."""
+             beam_args: list[str], progress_seconds: float = LINE_EVERY_S) -> dict:
+    """Run the tokenize pipeline and return the manifest it wrote; a local run shows how many documents
+    it read so far (a bar at a terminal, else a line every `progress_seconds`)."""
     ensure_dir(out_dir)
     pipeline = make_pipeline(beam_args)
-    build_tokenize(pipeline, input_path, out_dir, identity, config)
-    pipeline.run().wait_until_finish()
+    # Lines of gzipped files give no byte count to measure against: documents read is the measure.
+    progress = RunProgress.start([]) if is_local(beam_args) else None
+    try:
+        build_tokenize(pipeline, input_path, out_dir, identity, config, progress)
+        with ProgressDisplay(PROG, progress, ["read"], interval_s=progress_seconds):
+            result = pipeline.run()
+            announce_job(PROG, result, beam_args)
+            result.wait_until_finish()
+    finally:
+        if progress is not None:
+            progress.finish()
     return json.loads(read_bytes(join(out_dir, MANIFEST_NAME)))
 
 
 def build_tokenize(pipeline: beam.Pipeline, input_path: str, out_dir: str, identity: TokenizerIdentity,
-                   config: TokenizeConfig) -> None:
-    _ = (pipeline
-         # validate=False: the files were listed already (a dry run lists no remote path)
-         | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path), validate=False)
-         | "Tokenize" >> TokenizeToShards(out_dir, identity, config))
+                   config: TokenizeConfig, progress: RunProgress | None = None) -> None:
+    # validate=False: the files were listed already (a dry run lists no remote path)
+    lines = pipeline | "ReadCleaned" >> beam.io.ReadFromText(cleaned_pattern(input_path), validate=False)
+    _ = count_progress(lines, progress, "read", "ReadProgress") | "Tokenize" >> TokenizeToShards(out_dir, identity, config)
 

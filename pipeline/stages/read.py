@@ -5,6 +5,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.document import TRAIL, rejection
+from pipeline.progress import FILES, INPUT_BYTES, ProgressWriter, RunProgress, docs_key
 from pipeline.resume import unit_key
 from pipeline.sources.config import ReadConfig
 from pipeline.stages.journal import mark_unit_done, start_unit
@@ -14,11 +15,15 @@ from pipeline.units import Unit, unit_records
 
 
 class _ReadUnit(beam.DoFn):
-    def __init__(self, config: ReadConfig, journal_dir: str | None):
+    def __init__(self, config: ReadConfig, journal_dir: str | None, progress: RunProgress | None):
         self._config = config
         self._journal_dir = journal_dir
+        self._progress = progress
         self._documents = Metrics.counter("read", "documents")
         self._rejected = Metrics.counter("read", "rejected")
+
+    def setup(self):
+        self._writer = ProgressWriter(self._progress.folder) if self._progress else None
 
     def process(self, unit: Unit, later_occurrences):
         key = unit_key(unit)
@@ -27,6 +32,8 @@ class _ReadUnit(beam.DoFn):
         taken = dict(later_occurrences[unit.source])
         records = 0
         for position, tag, record in unit_records(unit, self._config):
+            if self._writer:
+                self._writer.add(docs_key("read"))
             if tag == KEPT and position in taken:
                 tag, record = REJECTED, rejection(record, "read", DUPLICATE_ID, duplicate_of=taken[position])
             record = {**record, TRAIL: (key, ())}
@@ -41,6 +48,13 @@ class _ReadUnit(beam.DoFn):
         # check that against the unit's journal rather than trust it.
         if self._journal_dir is not None:
             mark_unit_done(self._journal_dir, key, records)
+        if self._writer:
+            self._writer.add(FILES, 1 / unit.parts)
+            self._writer.add(INPUT_BYTES, self._progress.sizes.get(unit.source, 0) / unit.parts)
+
+    def finish_bundle(self):
+        if self._writer:
+            self._writer.flush()
 
 
 class ReadSources(beam.PTransform):
@@ -59,12 +73,13 @@ class ReadSources(beam.PTransform):
     """
 
     def __init__(self, units: list[Unit | str], config: ReadConfig, journal_dir: str | None = None,
-                 done: frozenset[Unit] = frozenset()):
+                 done: frozenset[Unit] = frozenset(), progress: RunProgress | None = None):
         super().__init__()
         self._units = [unit if isinstance(unit, Unit) else Unit(unit) for unit in units]
         self._config = config
         self._journal_dir = journal_dir
         self._done = done
+        self._progress = progress
 
     def expand(self, root):
         units = (root
@@ -74,7 +89,7 @@ class ReadSources(beam.PTransform):
         if self._done:
             units = units | "SkipDoneUnits" >> beam.Filter(lambda unit, done: unit not in done, self._done)
         routed = units | "ReadUnit" >> beam.ParDo(
-            _ReadUnit(self._config, self._journal_dir), beam.pvalue.AsMultiMap(later)).with_outputs(REJECTED, main=KEPT)
+            _ReadUnit(self._config, self._journal_dir, self._progress), beam.pvalue.AsMultiMap(later)).with_outputs(REJECTED, main=KEPT)
         documents = routed[KEPT]
         if self._config.redistribute:
             documents = documents | "SpreadDocuments" >> beam.Reshuffle()

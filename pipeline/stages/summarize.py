@@ -4,8 +4,6 @@
 (`pipeline.report.write_report`)."""
 from __future__ import annotations
 
-import json
-
 import apache_beam as beam
 
 from pipeline import stats as tally
@@ -25,7 +23,7 @@ def _sum_pairs(pairs):
 def _write_summary(tallies: list, out_dir: str, stages: list[str], run: dict) -> dict:
     stats = {**tally.assemble_stats(tallies, stages), "run": run}
     tally.check_invariant(stats)
-    atomic_write(join(out_dir, "stats.json"), (json.dumps(stats, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(join(out_dir, "stats.json"), tally.json_file_bytes(stats))
     return stats
 
 
