@@ -7,7 +7,7 @@ Where a document goes depends on its id alone, never on the runner or on arrival
     is `num_shards` for train (when given) or else the split's tokens / `shard_tokens`, rounded up;
   - inside a shard, documents are ordered by id.
 Shards that end up empty are not written; the others are numbered 0, 1, ... in order of their hash
-bucket. Every file is written whole under a temporary name and renamed into place.
+bucket. Every file is streamed to a temporary name and renamed into place when complete.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 import numpy as np
 
-from pipeline.fileio import atomic_write, join
+from pipeline.fileio import atomic_create, atomic_write, join
 from pipeline.hashing import stable_hash, unit_interval
-from pipeline.shard_format import (MANIFEST_NAME, build_manifest, encode_shard, manifest_bytes, manifest_entry,
-                                   shard_stem, token_dtype)
+from pipeline.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
+                                   token_dtype, write_shard)
 from tokenizer.corpus import parse_document
 
 
@@ -126,11 +126,11 @@ def _write_shard(keyed_docs, shard_keys, directory: str, vocab_size: int):
     (split, bucket), docs = keyed_docs
     number = [key for key in shard_keys if key[0] == split].index((split, bucket))
     ordered = sorted(docs, key=lambda doc: (doc[0], doc[1].tobytes()))  # ids are unique; ties stay total
-    bin_bytes, idx_bytes = encode_shard([tokens for _, tokens in ordered], vocab_size)
     stem = shard_stem(split, number)
-    atomic_write(join(directory, f"{stem}.bin"), bin_bytes)
-    atomic_write(join(directory, f"{stem}.idx"), idx_bytes)
-    yield manifest_entry(split, number, bin_bytes, idx_bytes)
+    with (atomic_create(join(directory, f"{stem}.bin")) as bin_file,
+          atomic_create(join(directory, f"{stem}.idx")) as idx_file):
+        written = write_shard([tokens for _, tokens in ordered], vocab_size, bin_file, idx_file)
+    yield manifest_entry(split, number, written)
 
 
 def _write_manifest(entries, directory: str, identity: TokenizerIdentity, config: TokenizeConfig):
