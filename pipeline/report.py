@@ -141,9 +141,10 @@ def load_stats(out_dir: str) -> dict[str, Any]:
     from pipeline.fileio import join, read_bytes
 
     path = join(out_dir, "stats.json")
-    if not FileSystems.exists(out_dir):
-        raise ReportError(f"{out_dir} does not exist")
     if not FileSystems.exists(path):
+        # An object store (gs://, ...) has no folders to test for: there a folder is what it holds.
+        if not (FileSystems.exists(out_dir) or FileSystems.match([join(out_dir, "**")])[0].metadata_list):
+            raise ReportError(f"{out_dir} does not exist")
         raise ReportError(f"{out_dir} has no stats.json: not the output of a finished `pipeline clean` run")
     try:
         stats = json.loads(read_bytes(path))
