@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import DebugOptions, DirectOptions, St
 
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.config_io import ConfigError
-from pipeline.fileio import atomic_write
+from pipeline.fileio import atomic_write, read_bytes
 from pipeline.runner import is_local, make_pipeline, with_local_workers
 
 SHOWN_PER_INPUT = 3
@@ -58,7 +58,7 @@ def tokenize(prog: str, input_path: str, tokenizer_path: str, out_dir: str, conf
         if is_remote(tokenizer_path):
             identity = TokenizerIdentity(tokenizer_path, "(not read in a dry run)", 0, 0)
         else:
-            tokenizer = Tokenizer.load(tokenizer_path)
+            tokenizer = Tokenizer.load(tokenizer_path, read=read_bytes)
             identity = TokenizerIdentity(tokenizer_path, tokenizer.model_sha256, tokenizer.vocab_size,
                                          tokenizer.eot_id)
         pipeline = make_pipeline([*beam_args, BEAM_DRY_RUN])

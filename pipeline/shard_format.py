@@ -35,7 +35,6 @@ Documents are numbered globally in manifest order: shards in the order listed, d
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import struct
@@ -154,13 +153,6 @@ def write_shard(documents: Sequence[Sequence[int] | np.ndarray], vocab_size: int
     emit(_IDX_HEADER.pack(IDX_MAGIC, VERSION, 0, len(documents)).ljust(HEADER_BYTES, b"\0"), idx_file, idx_digest)
     emit(offsets.tobytes(), idx_file, idx_digest)
     return WrittenShard(num_tokens, len(documents), bin_digest.hexdigest(), idx_digest.hexdigest())
-
-
-def encode_shard(documents: Sequence[Sequence[int] | np.ndarray], vocab_size: int) -> tuple[bytes, bytes]:
-    """`write_shard` into memory: (.bin bytes, .idx bytes)."""
-    bin_file, idx_file = io.BytesIO(), io.BytesIO()
-    write_shard(documents, vocab_size, bin_file, idx_file)
-    return bin_file.getvalue(), idx_file.getvalue()
 
 
 def sha256_of(data: bytes | BinaryIO) -> str:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 import numpy as np
 
-from pipeline.fileio import atomic_create, atomic_write, join
+from pipeline.fileio import atomic_create, atomic_write, join, read_bytes
 from pipeline.hashing import stable_hash, unit_interval
 from pipeline.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
                                    token_dtype, write_shard)
@@ -86,7 +86,7 @@ def _shared_tokenizer(identity: TokenizerIdentity):
     key = (identity.path, identity.model_sha256)
     with _TOKENIZERS_LOADING:
         if key not in _TOKENIZERS:
-            tokenizer = Tokenizer.load(identity.path)
+            tokenizer = Tokenizer.load(identity.path, read=read_bytes)
             if tokenizer.model_sha256 != identity.model_sha256:
                 raise TokenizerError(f"{identity.path}: the tokenizer changed while the pipeline ran")
             _TOKENIZERS[key] = tokenizer
