@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import DebugOptions, DirectOptions, St
 from pipeline.cli import USAGE_ERROR, fail
 from pipeline.config_io import ConfigError
 from pipeline.fileio import atomic_write, read_bytes
-from pipeline.runner import is_local, make_pipeline, with_local_workers
+from pipeline.runner import is_local, make_pipeline, refuse_local_paths, with_local_workers
 
 SHOWN_PER_INPUT = 3
 # Beam's own dry-run option: DataflowRunner then builds the job without submitting it, and option
@@ -37,6 +37,8 @@ def clean(prog: str, specs: list[str], config, out_dir: str, beam_args: list[str
 
     try:
         inputs = list_inputs(specs, lambda spec: expand_sources([spec], config.read, list_remote=False))
+        if refused := refuse_local_paths(beam_args, [*sources_of(inputs), out_dir]):  # as the run would
+            return fail(prog, refused, USAGE_ERROR)
         workers = local_workers(config.work) if is_local(beam_args) else 1
         pipeline = make_pipeline(with_local_workers([*beam_args, BEAM_DRY_RUN], workers))
         build_clean(pipeline, sources_of(inputs), config, out_dir, workers)

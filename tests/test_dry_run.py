@@ -39,6 +39,14 @@ def test_a_local_list_of_remote_entries_is_read_but_its_remote_entries_are_not_l
             and "; 2 remote, as given: gs://my-bucket/crawl/a.warc.gz, memfs://bucket/not-there/*.warc.gz" in printed)
 
 
+def test_dataflow_dry_run_refuses_local_entries_of_a_local_list_as_the_run_does(tmp_path, capsys):
+    (tmp_path / "list.txt").write_text(f"gs://my-bucket/crawl/a.warc.gz\n{SAMPLE / 'html'}\n")
+    args = ["clean", "--input", f"@{tmp_path / 'list.txt'}", "--output", "gs://my-bucket/clean", *DATAFLOW]
+    assert main([*args, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read this machine's disk" in err and str(SAMPLE / "html") in err
+
+
 def test_clean_dry_run_reports_a_bad_input_in_one_line(tmp_path, capsys):
     assert main(["clean", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), "--dry-run"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
