@@ -11,6 +11,7 @@ bucket. Every file is streamed to a temporary name and renamed into place when c
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from dataclasses import asdict, dataclass
@@ -122,14 +123,21 @@ def _keyed_by_shard(item, split_tokens: dict[str, int], config: TokenizeConfig):
     return (split, assign_shard(doc_id, num_shards, config.seed)), (doc_id, tokens)
 
 
+def _by_id(docs):
+    """(id, tokens) ordered by id. Ids are unique; should two be equal, their tokens order them, so
+    the order stays total without copying every document's tokens into a sort key."""
+    for _, same_id in itertools.groupby(sorted(docs, key=lambda doc: doc[0]), key=lambda doc: doc[0]):
+        group = list(same_id)
+        yield from group if len(group) == 1 else sorted(group, key=lambda doc: doc[1].tobytes())
+
+
 def _write_shard(keyed_docs, shard_keys, directory: str, vocab_size: int):
     (split, bucket), docs = keyed_docs
     number = [key for key in shard_keys if key[0] == split].index((split, bucket))
-    ordered = sorted(docs, key=lambda doc: (doc[0], doc[1].tobytes()))  # ids are unique; ties stay total
     stem = shard_stem(split, number)
     with (atomic_create(join(directory, f"{stem}.bin")) as bin_file,
           atomic_create(join(directory, f"{stem}.idx")) as idx_file):
-        written = write_shard([tokens for _, tokens in ordered], vocab_size, bin_file, idx_file)
+        written = write_shard([tokens for _, tokens in _by_id(docs)], vocab_size, bin_file, idx_file)
     yield manifest_entry(split, number, written)
 
 
