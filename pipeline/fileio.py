@@ -5,13 +5,14 @@ should not use this module; it serves the pipeline commands and stages.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
-import io
 import json
 import os
 import uuid
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterator
 
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 
@@ -22,32 +23,49 @@ def join(*parts: str) -> str:
 _TEMPORARY_NAME = ".{name}.tmp-{token}"
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the whole file or none of it.
+@contextlib.contextmanager
+def atomic_create(path: str) -> Iterator[BinaryIO]:
+    """A file to stream `path`'s bytes into, so that readers see either the whole file or none of it.
 
     The bytes go to a hidden temporary name beside the target, then one rename publishes them;
     a crash in between leaves only the temporary file, never a half-written `path`. The rename
     replaces an existing `path` in place (os.rename locally; copy-then-delete on object stores), so
-    an older version stays readable until the new one takes its place.
+    an older version stays readable until the new one takes its place. If the writer fails, the
+    temporary file is deleted and `path` is left as it was.
     """
     directory, name = FileSystems.split(path)
     temporary = FileSystems.join(directory, _TEMPORARY_NAME.format(name=name, token=uuid.uuid4().hex))
     ensure_dir(directory)
-    with FileSystems.create(temporary) as f:
-        f.write(data)
+    try:
+        # UNCOMPRESSED: the bytes are stored as given, whatever the target's extension says
+        with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            yield f
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort: the writer's own error is the one to report
+            delete_if_exists([temporary])
+        raise
     FileSystems.rename([temporary], [path])
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """Gzip with a zero timestamp and no file name, so equal input gives equal bytes."""
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, filename="") as f:
+def atomic_write(path: str, data: bytes) -> None:
+    """Write `data` to `path` through `atomic_create`."""
+    with atomic_create(path) as f:
         f.write(data)
-    return buffer.getvalue()
 
 
-def jsonl_bytes(records: Iterable[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records).encode("utf-8")
+@contextlib.contextmanager
+def atomic_gzip_create(path: str) -> Iterator[BinaryIO]:
+    """`atomic_create` for a gzip file: what is written to the handle is compressed as it comes.
+
+    The header has a zero timestamp and no file name, so equal input gives equal bytes however it
+    was split into writes.
+    """
+    with atomic_create(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as f:
+        yield f
+
+
+def jsonl_line(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
 
 
 def ensure_dir(path: str) -> None:

@@ -138,8 +138,12 @@ def load_stats(out_dir: str) -> dict[str, Any]:
     """The stats.json of a finished `clean` output, or ReportError saying what is wrong."""
     from apache_beam.io.filesystems import FileSystems
 
-    if not FileSystems.exists(out_dir):
-        raise ReportError(f"{out_dir} does not exist")
+    from pipeline.fileio import join
+
+    if not FileSystems.exists(join(out_dir, "stats.json")):
+        # An object store (gs://, ...) has no folders to test for: there a folder is what it holds.
+        if not (FileSystems.exists(out_dir) or FileSystems.match([join(out_dir, "**")])[0].metadata_list):
+            raise ReportError(f"{out_dir} does not exist")
     return _load_output_json(out_dir, "stats.json", "stats", ("input_docs", "kept_docs", "rejected", "funnel"))
 
 

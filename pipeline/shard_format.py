@@ -111,26 +111,48 @@ def parse_idx_header(raw: bytes, name: str = "index") -> int:
     return num_docs
 
 
-def encode_shard(documents: Sequence[Sequence[int] | np.ndarray], vocab_size: int) -> tuple[bytes, bytes]:
-    """Serialize already-tokenized documents (each ending with end-of-text) to (.bin bytes, .idx bytes).
+@dataclass(frozen=True)
+class WrittenShard:
+    """What `write_shard` wrote: the counts of the `.bin` header and the checksums of both files."""
+    num_tokens: int
+    num_docs: int
+    sha256: str
+    index_sha256: str
 
-    Raises ValueError if any token id does not fit the vocabulary: never a silent overflow.
+
+def write_shard(documents: Sequence[Sequence[int] | np.ndarray], vocab_size: int,
+                bin_file: BinaryIO, idx_file: BinaryIO) -> WrittenShard:
+    """Stream already-tokenized documents (each ending with end-of-text) into a `.bin` and a `.idx`
+    file, one document at a time: beyond the documents themselves, memory stays at one document's
+    tokens and the offsets (8 bytes a document).
+
+    Raises ValueError if any token id does not fit the vocabulary: never a silent overflow (the
+    caller discards the partly written files).
     """
     dtype = token_dtype(vocab_size)
     lengths = np.fromiter((len(d) for d in documents), dtype=np.uint64, count=len(documents))
     offsets = np.zeros(len(documents) + 1, dtype="<u8")
     np.cumsum(lengths, out=offsets[1:])
-    # Concatenated in their own integer type (not widened to int64): shards hold up to ~10^8 tokens.
-    tokens = np.concatenate([np.asarray(d) for d in documents]) if documents else np.zeros(0, np.int64)
-    if tokens.size and tokens.dtype.kind not in "iu":
-        raise ValueError(f"token ids must be integers, got {tokens.dtype}")
-    if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
-        bad = int(tokens.max()) if tokens.max() >= vocab_size else int(tokens.min())
-        raise ValueError(f"token id {bad} is outside the vocabulary of {vocab_size}")
-    header = ShardHeader(VERSION, dtype.itemsize, vocab_size, int(tokens.size), len(documents))
-    bin_bytes = header.pack() + tokens.astype(dtype).tobytes()
-    idx_header = _IDX_HEADER.pack(IDX_MAGIC, VERSION, 0, len(documents)).ljust(HEADER_BYTES, b"\0")
-    return bin_bytes, idx_header + offsets.tobytes()
+    bin_digest, idx_digest = hashlib.sha256(), hashlib.sha256()
+
+    def emit(data: bytes, out: BinaryIO, digest) -> None:
+        digest.update(data)
+        out.write(data)
+
+    num_tokens = int(offsets[-1])
+    emit(ShardHeader(VERSION, dtype.itemsize, vocab_size, num_tokens, len(documents)).pack(), bin_file, bin_digest)
+    for document in documents:
+        # checked in their own integer type (not widened to int64): a shard holds up to ~10^8 tokens
+        tokens = np.asarray(document)
+        if tokens.size and tokens.dtype.kind not in "iu":
+            raise ValueError(f"token ids must be integers, got {tokens.dtype}")
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= vocab_size):
+            bad = int(tokens.max()) if tokens.max() >= vocab_size else int(tokens.min())
+            raise ValueError(f"token id {bad} is outside the vocabulary of {vocab_size}")
+        emit(tokens.astype(dtype).tobytes(), bin_file, bin_digest)
+    emit(_IDX_HEADER.pack(IDX_MAGIC, VERSION, 0, len(documents)).ljust(HEADER_BYTES, b"\0"), idx_file, idx_digest)
+    emit(offsets.tobytes(), idx_file, idx_digest)
+    return WrittenShard(num_tokens, len(documents), bin_digest.hexdigest(), idx_digest.hexdigest())
 
 
 def sha256_of(data: bytes | BinaryIO) -> str:
@@ -254,13 +276,12 @@ def shard_stem(split: str, number: int) -> str:
     return f"{split}-{number:05d}"
 
 
-def manifest_entry(split: str, number: int, bin_bytes: bytes, idx_bytes: bytes) -> dict:
-    """The manifest record of one encoded shard (counts are read back from its own header)."""
-    header = parse_bin_header(bin_bytes[:HEADER_BYTES])
+def manifest_entry(split: str, number: int, written: WrittenShard) -> dict:
+    """The manifest record of one shard that `write_shard` wrote."""
     stem = shard_stem(split, number)
     return {"split": split, "number": number, "file": f"{stem}.bin", "index": f"{stem}.idx",
-            "num_tokens": header.num_tokens, "num_docs": header.num_docs,
-            "sha256": sha256_of(bin_bytes), "index_sha256": sha256_of(idx_bytes)}
+            "num_tokens": written.num_tokens, "num_docs": written.num_docs,
+            "sha256": written.sha256, "index_sha256": written.index_sha256}
 
 
 def build_manifest(entries: Iterable[dict], vocab_size: int, eot_id: int, tokenizer: dict,
@@ -372,11 +393,9 @@ def write_shard_dir(out_dir: str | Path, splits: Mapping[str, Sequence[Sequence[
     entries = []
     for split, shards in splits.items():
         for number, documents in enumerate(shards):
-            bin_bytes, idx_bytes = encode_shard(documents, vocab_size)
-            entry = manifest_entry(split, number, bin_bytes, idx_bytes)
-            (out / entry["file"]).write_bytes(bin_bytes)
-            (out / entry["index"]).write_bytes(idx_bytes)
-            entries.append(entry)
+            stem = shard_stem(split, number)
+            with open(out / f"{stem}.bin", "wb") as bin_file, open(out / f"{stem}.idx", "wb") as idx_file:
+                entries.append(manifest_entry(split, number, write_shard(documents, vocab_size, bin_file, idx_file)))
     manifest = build_manifest(entries, vocab_size, eot_id, tokenizer or {})
     tmp = out / f".{MANIFEST_NAME}.tmp-{os.getpid()}"
     tmp.write_bytes(manifest_bytes(manifest))

@@ -29,6 +29,26 @@ def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path
     assert not out.exists()
 
 
+def test_a_local_list_of_remote_entries_is_read_but_its_remote_entries_are_not_listed(tmp_path, capsys):
+    """The entries are shown as given: listing memfs:// (a FileSystem in this process) or gs:// (which
+    would need credentials and network) is left to the run; the local entry is listed."""
+    (tmp_path / "list.txt").write_text(f"memfs://bucket/not-there/*.warc.gz\ngs://my-bucket/crawl/a.warc.gz\n"
+                                       f"{SAMPLE / 'html'}\n")
+    assert main(["clean", "--input", f"@{tmp_path / 'list.txt'}", "--output", str(tmp_path / "out"), "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "inputs: 12 local source(s), 2 remote" in printed
+    assert (f"@{tmp_path / 'list.txt'}: 12 source(s): {SAMPLE / 'html'}/de--computerbase.de.htc.html" in printed
+            and "; 2 remote, as given: gs://my-bucket/crawl/a.warc.gz, memfs://bucket/not-there/*.warc.gz" in printed)
+
+
+def test_dataflow_dry_run_refuses_local_entries_of_a_local_list_as_the_run_does(tmp_path, capsys):
+    (tmp_path / "list.txt").write_text(f"gs://my-bucket/crawl/a.warc.gz\n{SAMPLE / 'html'}\n")
+    args = ["clean", "--input", f"@{tmp_path / 'list.txt'}", "--output", "gs://my-bucket/clean", *DATAFLOW]
+    assert main([*args, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read this machine's disk" in err and str(SAMPLE / "html") in err
+
+
 def test_clean_dry_run_reports_a_bad_input_in_one_line(tmp_path, capsys):
     assert main(["clean", "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), "--dry-run"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
@@ -50,13 +70,15 @@ def test_tokenize_dry_run_loads_the_local_tokenizer_and_writes_nothing(tmp_path,
     assert not shards.exists()
 
 
-def test_dataflow_dry_run_works_offline_and_writes_the_translated_job(tmp_path, capsys):
+def test_dataflow_dry_run_works_offline_and_writes_the_translated_job(tmp_path, capfd):
     """No credentials, no network: remote inputs stay unlisted, nothing is read from gs://, the job is
-    translated (our transforms, the staged sdist) and written to --dataflow_job_file, not submitted."""
+    translated (our transforms, the staged sdist) and written to --dataflow_job_file, not submitted.
+    Building the sdist prints nothing (Beam's first try, `python -m build`, is not installed here)."""
     job_file = tmp_path / "job.json"
     assert main(["clean", "--input", "@gs://my-bucket/warc.paths", "gs://my-bucket/crawl/*.warc.gz",
                  "--output", "gs://my-bucket/clean", "--dry-run", *DATAFLOW, f"--dataflow_job_file={job_file}"]) == 0
-    printed = capsys.readouterr().out
+    printed, errors = capfd.readouterr()
+    assert errors == ""
     assert "runner: DataflowRunner" in printed and "--project=my-project" in printed
     assert "@gs://my-bucket/warc.paths  (remote, as given)" in printed
     assert "inputs: 0 local source(s), 2 remote" in printed

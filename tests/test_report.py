@@ -123,8 +123,9 @@ def test_timing_of_the_run_is_in_timing_json_only(clean_run):
     assert timing["input_mb_per_second"] == pytest.approx(stats["input_bytes"] / 1e6 / timing["wall_seconds"], abs=1e-3)
     assert timing["step_seconds"] and all(seconds > 0 for seconds in timing["step_seconds"].values())
     assert set(timing["step_seconds"]) <= {"Read", "Extract", "Lang", "Quality", "Fingerprint", "Dedup", "WriteCleaned",
-                                           "WriteRejected", "Summarize", "AllRejected"} | {
+                                           "WriteRejected", "Summarize", "AllRejected", "Journal", "AllPasses"} | {
         f"{stage}Progress" for stage in ("Extract", "Lang", "Quality", "Dedup")} | {
+        f"Passed{stage}" for stage in ("Read", "Extract", "Lang", "Quality", "Dedup")} | {
         f"Spill{stage}" for stage in ("Kept", "ReadRejected", "ExtractRejected", "LangRejected", "QualityRejected")}
     # nothing that differs between runs is in the outputs that must not
     assert "timing" not in stats and "wall_seconds" not in (clean_run / "stats.json").read_text()

@@ -1,13 +1,14 @@
 """The token shard format: encoding, reading back, dtype choice, manifest helpers and verification."""
 import hashlib
+import io
 import json
 import struct
 
 import numpy as np
 import pytest
 
-from pipeline.shard_format import (HEADER_BYTES, MANIFEST_NAME, Shard, ShardFormatError, encode_shard, load_manifest,
-                                   locate_document, open_shards, token_dtype, verify_shard_dir, write_shard_dir)
+from pipeline.shard_format import (HEADER_BYTES, MANIFEST_NAME, Shard, ShardFormatError, load_manifest, locate_document,
+                                   open_shards, token_dtype, verify_shard_dir, write_shard, write_shard_dir)
 
 EOT = 1
 
@@ -46,9 +47,8 @@ def test_header_layout_is_as_documented(shard_dir):
 
 def test_uint32_when_the_vocabulary_does_not_fit_uint16(tmp_path):
     assert token_dtype(65536) == np.dtype("<u2") and token_dtype(65537) == np.dtype("<u4")
-    bin_bytes, idx_bytes = encode_shard([[70_000, 65_536, EOT], [65_535, EOT]], vocab_size=70_001)
-    (tmp_path / "s.bin").write_bytes(bin_bytes)
-    (tmp_path / "s.idx").write_bytes(idx_bytes)
+    with open(tmp_path / "s.bin", "wb") as bin_file, open(tmp_path / "s.idx", "wb") as idx_file:
+        write_shard([[70_000, 65_536, EOT], [65_535, EOT]], 70_001, bin_file, idx_file)
     shard = Shard(tmp_path / "s.bin")
     assert shard.header.token_bytes == 4 and shard.tokens.dtype == np.dtype("<u4")
     assert shard.document(0).tolist() == [70_000, 65_536, EOT] and shard.document(1).tolist() == [65_535, EOT]
@@ -57,7 +57,7 @@ def test_uint32_when_the_vocabulary_does_not_fit_uint16(tmp_path):
 @pytest.mark.parametrize("bad_id", [1000, 70_000, -1])
 def test_an_id_outside_the_vocabulary_raises_instead_of_overflowing(bad_id):
     with pytest.raises(ValueError, match=str(bad_id)):
-        encode_shard([[1, 2], [bad_id, EOT]], vocab_size=1000)
+        write_shard([[1, 2], [bad_id, EOT]], 1000, io.BytesIO(), io.BytesIO())
 
 
 def test_manifest_lists_train_then_val_with_totals(shard_dir):

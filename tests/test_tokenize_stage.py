@@ -2,12 +2,13 @@
 import json
 import re
 
+import numpy as np
 import pytest
 
 from pipeline.cli import OneLineParser
 from pipeline.commands import tokenize as tokenize_command
 from pipeline.shard_format import MANIFEST_NAME, Shard, open_shards, verify_shard_dir
-from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, assign_shard, assign_split, shard_count
+from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, _write_shard, assign_shard, assign_split, shard_count
 from tests.cleaned_corpus import corpus_documents, write_cleaned
 from tokenizer import Tokenizer
 from tokenizer.train import TrainConfig, train
@@ -62,6 +63,17 @@ def test_every_document_decodes_back_to_its_cleaned_text(corpus, shards):
     assert sorted(decoded) == sorted(docs.values())
     assert manifest["splits"]["val"]["num_docs"] > 0 and manifest["splits"]["train"]["shards"] == 3
     assert sum(e["num_docs"] for e in manifest["shards"]) == len(docs)
+
+
+def test_a_shard_does_not_depend_on_arrival_order_even_when_ids_repeat(tmp_path):
+    docs = [("b", np.array([5, 1], np.uint16)), ("a", np.array([9, 1], np.uint16)), ("a", np.array([7, 7, 1], np.uint16))]
+    for name, order in (("forward", docs), ("backward", docs[::-1])):
+        [entry] = _write_shard((("train", 0), order), [("train", 0)], str(tmp_path / name), 10)
+        assert entry["num_docs"] == 3 and entry["num_tokens"] == 7
+    shards = [Shard(tmp_path / name / "train-00000.bin") for name in ("forward", "backward")]
+    assert [shards[0].document(k).tolist() for k in range(3)] == [[7, 7, 1], [9, 1], [5, 1]]
+    assert all((tmp_path / "forward" / f).read_bytes() == (tmp_path / "backward" / f).read_bytes()
+               for f in ("train-00000.bin", "train-00000.idx"))
 
 
 def test_documents_are_ordered_by_id_within_a_shard(corpus, shards):

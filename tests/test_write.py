@@ -1,10 +1,12 @@
 import gzip
+import io
 import json
 
 import apache_beam as beam
+import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.fileio import atomic_write
+from pipeline.fileio import atomic_create, atomic_gzip_create, atomic_write
 from pipeline.stages.write import WriteJsonlShards
 
 
@@ -45,3 +47,24 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path):
     atomic_write(str(target), b'{"a": 1}')
     assert target.read_bytes() == b'{"a": 1}'
     assert [p.name for p in target.parent.iterdir()] == ["stats.json"]
+
+
+def test_a_gzip_file_streamed_line_by_line_has_the_bytes_of_one_compressed_at_once(tmp_path):
+    lines = [json.dumps({"id": i, "text": "wörds " * (i % 97)}).encode() + b"\n" for i in range(3000)]
+    with atomic_gzip_create(str(tmp_path / "part.jsonl.gz")) as shard:
+        for line in lines:
+            shard.write(line)
+    at_once = io.BytesIO()  # how shards were written before they were streamed
+    with gzip.GzipFile(fileobj=at_once, mode="wb", mtime=0, filename="") as f:
+        f.write(b"".join(lines))
+    assert (tmp_path / "part.jsonl.gz").read_bytes() == at_once.getvalue()
+
+
+def test_a_writer_that_fails_leaves_the_old_file_and_no_temporary_file(tmp_path):
+    target = tmp_path / "part.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_create(str(target)) as f:
+            f.write(b"half of the new")
+            raise RuntimeError("the writer died")
+    assert [p.name for p in tmp_path.iterdir()] == ["part.bin"] and target.read_bytes() == b"old"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import zlib
 from typing import Iterator
 
 from apache_beam.io.filesystems import FileSystems
@@ -69,5 +70,5 @@ def iter_documents(path: str) -> Iterator[dict]:
             for line_number, line in enumerate(iter(f.readline, b""), start=1):
                 if line.strip():
                     yield parse_document(line, f"{path}:{line_number}")
-    except (OSError, EOFError) as e:  # gzip raises these for a truncated or corrupt file
+    except (OSError, EOFError, zlib.error) as e:  # what a truncated or corrupt compressed file raises
         raise InputError(f"{path}: cannot read ({first_line(e)})") from None

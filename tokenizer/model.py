@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import sentencepiece as spm
 
@@ -57,13 +57,16 @@ class Tokenizer:
         self._marker_ids = [self._sp.piece_to_id(f"<0x{b:02X}>") for b in WHITESPACE_MARKER.encode("utf-8")]
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "Tokenizer":
-        """Load from a directory: local (read without Beam, so the trainer can use it) or any Beam
-        FileSystems URL such as gs://."""
+    def load(cls, directory: str | os.PathLike, read: Callable[[str], bytes] | None = None) -> "Tokenizer":
+        """Load from a directory: local or any Beam FileSystems URL such as gs://. `read` reads one
+        file; by default local files are read without Beam (so the trainer can use it, Beam takes
+        ~2 s to import) and URLs through Beam FileSystems; the pipeline reads every path through
+        FileSystems (`pipeline.fileio.read_bytes`)."""
         directory = str(directory)
+        read = read or _read_local_or_remote
         meta_path = _join(directory, META_FILE)
         try:
-            meta = json.loads(_read(meta_path))
+            meta = json.loads(_read(meta_path, read))
         except UnicodeDecodeError:
             raise TokenizerError(f"{meta_path}: not UTF-8 text") from None
         except json.JSONDecodeError as e:
@@ -78,7 +81,7 @@ class Tokenizer:
         if model_file in ("", ".", "..") or "/" in model_file or "\\" in model_file:  # never open another file
             raise TokenizerError(f"{meta_path}: model_file must be a file name inside the tokenizer directory, "
                                  f"got {model_file!r}")
-        return cls(_read(_join(directory, model_file)), meta, directory)
+        return cls(_read(_join(directory, model_file), read), meta, directory)
 
     @property
     def processor(self) -> spm.SentencePieceProcessor:
@@ -132,14 +135,18 @@ def _join(directory: str, name: str) -> str:
     return os.path.join(directory, name)
 
 
-def _read(path: str) -> bytes:
-    try:
-        if _is_url(path):
-            from pipeline.fileio import read_bytes
+def _read_local_or_remote(path: str) -> bytes:
+    if _is_url(path):
+        from pipeline.fileio import read_bytes
 
-            return read_bytes(path)
-        with open(path, "rb") as f:
-            return f.read()
+        return read_bytes(path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _read(path: str, read: Callable[[str], bytes]) -> bytes:
+    try:
+        return read(path)
     except Exception as e:  # each FileSystems backend has its own "not found" error
         raise TokenizerError(f"cannot read {path}: {first_line(e)}; is it a directory written by "
                              f"`python -m tokenizer train`?") from None

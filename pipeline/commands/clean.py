@@ -75,8 +75,6 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     except config_io.ConfigError as e:
         return fail(PROG, str(e), USAGE_ERROR)
     if args.dry_run:
-        if refused := refuse_local_paths(beam_args, [spec for spec in args.input if not spec.startswith("@")] + [args.output]):
-            return fail(PROG, refused, USAGE_ERROR)
         return dry_run.clean(PROG, args.input, config, args.output.rstrip("/"), beam_args)
     try:
         sources = expand_sources(args.input, config.read)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, beam_args: list[str] | None = None) -> int:
         config.validate()
         cleaned_files(args.input)
         tokenizer_path = args.tokenizer if "://" in args.tokenizer else os.path.abspath(args.tokenizer)
-        tokenizer = Tokenizer.load(tokenizer_path)
+        tokenizer = Tokenizer.load(tokenizer_path, read=read_bytes)
     except (ValueError, InputError, TokenizerError) as e:
         return fail(PROG, str(e), USAGE_ERROR)
     identity = TokenizerIdentity(tokenizer_path, tokenizer.model_sha256, tokenizer.vocab_size, tokenizer.eot_id)

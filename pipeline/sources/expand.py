@@ -35,25 +35,27 @@ class SourceError(ValueError):
     """An input spec the user gave resolves to nothing; the message is one line."""
 
 
-def expand_sources(specs: list[str], config: ReadConfig) -> list[str]:
-    """Sorted, de-duplicated sources, each one file, URL or `datasets` directory."""
+def expand_sources(specs: list[str], config: ReadConfig, list_remote: bool = True) -> list[str]:
+    """Sorted, de-duplicated sources, each one file, URL or `datasets` directory. With `list_remote`
+    False, remote specs (other schemes, @lists of them), also those named in local @lists, are
+    returned as given, untouched: what a dry run, which works offline, does."""
     sources: set[str] = set()
     for spec in specs:
-        sources.update(_expand(spec.strip(), config, ()))
+        sources.update(_expand(spec.strip(), config, (), list_remote))
     return sorted(sources)
 
 
-def _expand(spec: str, config: ReadConfig, lists: tuple[str, ...]) -> list[str]:
+def _expand(spec: str, config: ReadConfig, lists: tuple[str, ...], list_remote: bool) -> list[str]:
     """`lists`: the @list specs being expanded around this one, outermost first."""
     if not spec:
         raise SourceError("empty input source")
+    if is_url(spec) or not (list_remote or _is_local(spec.removeprefix("@"))):
+        return [spec]
     if spec.startswith("@"):
         if _list_identity(spec) in map(_list_identity, lists):
             raise SourceError(f"list file {spec[1:]} includes itself: {' -> '.join((*lists, spec))}")
         return [source for entry in _list_entries(spec[1:], config)
-                for source in _expand(entry, config, (*lists, spec))]
-    if is_url(spec):
-        return [spec]
+                for source in _expand(entry, config, (*lists, spec), list_remote)]
     if any(char in spec for char in _GLOB_CHARS):
         found = _readable(_match(spec))
         if not found:

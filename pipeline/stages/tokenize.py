@@ -7,10 +7,11 @@ Where a document goes depends on its id alone, never on the runner or on arrival
     is `num_shards` for train (when given) or else the split's tokens / `shard_tokens`, rounded up;
   - inside a shard, documents are ordered by id.
 Shards that end up empty are not written; the others are numbered 0, 1, ... in order of their hash
-bucket. Every file is written whole under a temporary name and renamed into place.
+bucket. Every file is streamed to a temporary name and renamed into place when complete.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from dataclasses import asdict, dataclass
@@ -18,10 +19,10 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 import numpy as np
 
-from pipeline.fileio import atomic_write, join
+from pipeline.fileio import atomic_create, atomic_write, join, read_bytes
 from pipeline.hashing import stable_hash, unit_interval
-from pipeline.shard_format import (MANIFEST_NAME, build_manifest, encode_shard, manifest_bytes, manifest_entry,
-                                   shard_stem, token_dtype)
+from pipeline.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
+                                   token_dtype, write_shard)
 from tokenizer.corpus import parse_document
 
 
@@ -86,7 +87,7 @@ def _shared_tokenizer(identity: TokenizerIdentity):
     key = (identity.path, identity.model_sha256)
     with _TOKENIZERS_LOADING:
         if key not in _TOKENIZERS:
-            tokenizer = Tokenizer.load(identity.path)
+            tokenizer = Tokenizer.load(identity.path, read=read_bytes)
             if tokenizer.model_sha256 != identity.model_sha256:
                 raise TokenizerError(f"{identity.path}: the tokenizer changed while the pipeline ran")
             _TOKENIZERS[key] = tokenizer
@@ -122,15 +123,22 @@ def _keyed_by_shard(item, split_tokens: dict[str, int], config: TokenizeConfig):
     return (split, assign_shard(doc_id, num_shards, config.seed)), (doc_id, tokens)
 
 
+def _by_id(docs):
+    """(id, tokens) ordered by id. Ids are unique; should two be equal, their tokens order them, so
+    the order stays total without copying every document's tokens into a sort key."""
+    for _, same_id in itertools.groupby(sorted(docs, key=lambda doc: doc[0]), key=lambda doc: doc[0]):
+        group = list(same_id)
+        yield from group if len(group) == 1 else sorted(group, key=lambda doc: doc[1].tobytes())
+
+
 def _write_shard(keyed_docs, shard_keys, directory: str, vocab_size: int):
     (split, bucket), docs = keyed_docs
     number = [key for key in shard_keys if key[0] == split].index((split, bucket))
-    ordered = sorted(docs, key=lambda doc: (doc[0], doc[1].tobytes()))  # ids are unique; ties stay total
-    bin_bytes, idx_bytes = encode_shard([tokens for _, tokens in ordered], vocab_size)
     stem = shard_stem(split, number)
-    atomic_write(join(directory, f"{stem}.bin"), bin_bytes)
-    atomic_write(join(directory, f"{stem}.idx"), idx_bytes)
-    yield manifest_entry(split, number, bin_bytes, idx_bytes)
+    with (atomic_create(join(directory, f"{stem}.bin")) as bin_file,
+          atomic_create(join(directory, f"{stem}.idx")) as idx_file):
+        written = write_shard([tokens for _, tokens in _by_id(docs)], vocab_size, bin_file, idx_file)
+    yield manifest_entry(split, number, written)
 
 
 def _write_manifest(entries, directory: str, identity: TokenizerIdentity, config: TokenizeConfig):

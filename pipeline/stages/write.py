@@ -6,7 +6,7 @@ import json
 
 import apache_beam as beam
 
-from pipeline.fileio import atomic_write, gzip_bytes, jsonl_bytes
+from pipeline.fileio import atomic_gzip_create, jsonl_line
 from pipeline.hashing import bucket
 from pipeline.stages.spill import SpillReader
 
@@ -24,17 +24,16 @@ def _record_order(record: dict) -> tuple[str, str]:
 
 
 def _write_shard(keyed, directory: str, drop_fields: tuple[str, ...]) -> str:
-    """Write one shard: records sorted by id (whole content breaking ties), texts read back from
-    the spill one at a time, as the shard is assembled."""
+    """Write one shard: records sorted by id (whole content breaking ties), each text read back from
+    the spill and compressed into the shard file as it comes, so a shard is never whole in memory."""
     index, (records, _) = keyed
     rows = sorted(({k: v for k, v in r.items() if k not in drop_fields} for r in records),
                   key=lambda row: row.get("id") or "")
-    lines = []
-    with SpillReader() as reader:
-        for _, same_id in itertools.groupby(rows, key=lambda row: row.get("id") or ""):
-            lines += [jsonl_bytes([row]) for row in sorted(map(reader.restore, same_id), key=_record_order)]
     path = f"{directory.rstrip('/')}/{shard_name(index)}"
-    atomic_write(path, gzip_bytes(b"".join(lines)))
+    with SpillReader() as reader, atomic_gzip_create(path) as shard:
+        for _, same_id in itertools.groupby(rows, key=lambda row: row.get("id") or ""):
+            for record in sorted(map(reader.restore, same_id), key=_record_order):
+                shard.write(jsonl_line(record))
     return path
 
 
