@@ -21,6 +21,8 @@ or crashes is recorded as such and the run goes on. The last line on stdout is a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import resource
@@ -146,9 +148,23 @@ def run_train(argv: list[str]) -> list[dict]:
     """`python -m train ARGV` through the command's own entry point; the metrics it logged."""
     from train.__main__ import main as train_main
 
-    status = train_main(argv)
+    class _Tee(io.TextIOBase):   # the command's one-line error also goes into the part's record
+        def __init__(self, stream):
+            self.stream, self.lines = stream, io.StringIO()
+
+        def write(self, text):
+            self.lines.write(text)
+            return self.stream.write(text)
+
+        def flush(self):
+            self.stream.flush()
+
+    tee = _Tee(sys.stderr)
+    with contextlib.redirect_stderr(tee):
+        status = train_main(argv)
     if status != 0:
-        raise RuntimeError(f"python -m train exited {status} (its error is in this part's log)")
+        said = [line for line in tee.lines.getvalue().splitlines() if line.strip()]
+        raise RuntimeError(f"python -m train exited {status}: {said[-1] if said else '(no message)'}")
     run = Path(argv[argv.index("--out") + 1])
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
 

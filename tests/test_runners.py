@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.runner import remote_workers, unknown_beam_flags
+from tests.run_outputs import identical_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 HTML = str(REPO / "data/sample/html")
@@ -91,8 +92,7 @@ def test_dask_runner_options_are_not_rejected():
 
 
 def output_files(out_dir: Path) -> dict[str, bytes]:
-    return {path.relative_to(out_dir).as_posix(): path.read_bytes()
-            for path in sorted(out_dir.rglob("*")) if path.is_file() and path.name != "report.html"}
+    return {name: content for name, content in identical_outputs(out_dir).items() if name != "report.html"}
 
 
 @pytest.fixture(scope="module")
