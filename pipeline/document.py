@@ -29,6 +29,7 @@ from typing import Any
 # Fields that describe where a document came from; copied onto its rejection record.
 PROVENANCE_FIELDS = ("id", "source", "url")
 TEXT_REF = "text_ref"
+HTML_REF = "html_ref"   # where a rejected page's HTML waits on disk (pipeline.stages.spill)
 TRAIL = "trail"
 
 

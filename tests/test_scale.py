@@ -13,7 +13,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.config import WorkConfig
-from pipeline.document import TEXT_REF
+from pipeline.document import HTML_REF, TEXT_REF
 from pipeline.sources.config import ReadConfig
 from pipeline.sources.read import read_source
 from pipeline.stages.read import ReadSources
@@ -100,6 +100,25 @@ def test_spilled_records_are_compact_and_write_the_same_bytes(tmp_path):
     assert len(list((tmp_path / ".work").glob("spill-*"))) >= 1
     for shard in sorted((tmp_path / "plain").glob("part-*")):
         assert shard.read_bytes() == (tmp_path / "spilled" / shard.name).read_bytes()
+
+
+def test_the_html_of_pages_dropped_at_extraction_waits_on_disk_too(tmp_path):
+    # the largest field a record can carry (up to extract.max_html_chars): held in the runner's
+    # memory until the writers, it grew with the corpus (~150 KB per page dropped at extraction)
+    html = "<html><body>" + "<div>menu ünïcödé 🌍</div>" * 500 + "</body></html>"
+    records = [{"id": f"page-{i}", "stage": "extract", "reason": "extract_empty", "html": html + str(i),
+                "text": "t" * i} for i in range(5)]
+    for spill, out in ((False, tmp_path / "plain"), (True, tmp_path / "spilled")):
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            spilled = p | beam.Create(records) | SpillTexts(str(tmp_path / ".work"), spill)
+            assert_that(spilled | beam.Map(lambda r: ("html" in r, HTML_REF in r, TEXT_REF in r)),
+                        equal_to([(not spill, spill, spill)] * 4 + [(not spill, spill, False)]))
+            spilled | WriteJsonlShards(str(out), 2)
+    for shard in sorted((tmp_path / "plain").glob("part-*")):
+        assert shard.read_bytes() == (tmp_path / "spilled" / shard.name).read_bytes()
+    written = [json.loads(line) for shard in sorted((tmp_path / "spilled").glob("part-*"))
+               for line in gzip.decompress(shard.read_bytes()).splitlines()]
+    assert sorted(r["html"] for r in written) == sorted(r["html"] for r in records)
 
 
 def _clean(out: Path, *flags: str) -> dict:

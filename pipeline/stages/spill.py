@@ -2,7 +2,8 @@
 
 Once a record leaves the filter stages its text goes into a spill file under the run's work folder
 (any Beam FileSystems path; one file per bundle, UTF-8 bytes back to back) and the record carries
-`text_ref` = (file, offset, length) instead. Only such compact records cross the shuffles of the
+`text_ref` = (file, offset, length) instead; so does the HTML a page dropped at extraction keeps
+(`html_ref`), the largest field of all. Only such compact records cross the shuffles of the
 dedup join and of the writer, which reads each text back by offset.
 
 A spill file is complete when its bundle finishes, so texts are only read back after a shuffle,
@@ -20,10 +21,11 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.document import TEXT_REF
+from pipeline.document import HTML_REF, TEXT_REF
 from pipeline.fileio import ensure_dir, join
 
 _ENCODING = ("utf-8", "surrogatepass")  # lone surrogates from JSON inputs survive the round trip
+SPILLED = {"text": TEXT_REF, "html": HTML_REF}   # field -> the field that says where it waits
 
 
 class _SpillTexts(beam.DoFn):
@@ -38,21 +40,23 @@ class _SpillTexts(beam.DoFn):
         self._file = None
 
     def process(self, record: dict):
-        text = record.get("text")
-        if not text:
+        spilled = [field for field in SPILLED if record.get(field)]
+        if not spilled:
             yield record
             return
         if self._file is None:
             self._path = join(self._work_dir, f"spill-{uuid.uuid4().hex}.txt")
             self._file = FileSystems.create(self._path, compression_type=CompressionTypes.UNCOMPRESSED)
             self._offset = 0
-        data = text.encode(*_ENCODING)
-        self._file.write(data)
+        compact = {key: value for key, value in record.items() if key not in spilled}
+        for field in spilled:
+            data = record[field].encode(*_ENCODING)
+            self._file.write(data)
+            compact[SPILLED[field]] = (self._path, self._offset, len(data))
+            self._offset += len(data)
         if self._flush_each:
             self._file.flush()
-        yield {**{key: value for key, value in record.items() if key != "text"},
-               TEXT_REF: (self._path, self._offset, len(data))}
-        self._offset += len(data)
+        yield compact
 
     def finish_bundle(self):
         if self._file is not None:
@@ -88,11 +92,11 @@ class SpillReader:
         self._max_open = max_open
         self._files: OrderedDict[str, Any] = OrderedDict()
 
-    def text(self, record: dict) -> str:
-        """The text of `record`, spilled or not."""
-        ref = record.get(TEXT_REF)
+    def text(self, record: dict, field: str = "text") -> str:
+        """The text of `record` (or another spilled `field`), spilled or not."""
+        ref = record.get(SPILLED[field])
         if ref is None:
-            return record.get("text") or ""
+            return record.get(field) or ""
         path, offset, length = ref
         handle = self._open(path)
         handle.seek(offset)
@@ -102,11 +106,13 @@ class SpillReader:
         return data.decode(*_ENCODING)
 
     def restore(self, record: dict) -> dict:
-        """`record` with its text back in place of `text_ref`."""
-        if TEXT_REF not in record:
+        """`record` with its text (and HTML) back in place of `text_ref` (and `html_ref`)."""
+        spilled = [field for field, ref in SPILLED.items() if ref in record]
+        if not spilled:
             return record
-        text = self.text(record)
-        return {**{key: value for key, value in record.items() if key != TEXT_REF}, "text": text}
+        refs = {SPILLED[field] for field in spilled}
+        return {**{key: value for key, value in record.items() if key not in refs},
+                **{field: self.text(record, field) for field in spilled}}
 
     def _open(self, path: str):
         if path in self._files:
