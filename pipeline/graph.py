@@ -31,11 +31,12 @@ WORK_DIR = ".work"  # under the output folder: spill files and journals of a run
 
 def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_dir: str, workers: int = 1,
                 progress: RunProgress | None = None, journaled: bool = False,
-                done_units: frozenset[Unit] = frozenset()) -> None:
+                done_units: frozenset[Unit] = frozenset(), filter_only: bool = False) -> None:
     """Add the cleaning pipeline for `sources` to `p`, writing everything under `out_dir`;
     `workers` is how many processes share the work units; with `progress`, the steps report how far
     they are (`pipeline.progress`). A `journaled` run (local) keeps journals a rerun can resume
-    from, and replays those of `done_units` instead of reading them."""
+    from, and replays those of `done_units` instead of reading them; `filter_only` stops there,
+    once every unit is journaled (the first pass of a local run, see `pipeline.commands.clean`)."""
     work_dir = join(out_dir, WORK_DIR)
 
     def spill(name: str) -> SpillTexts:
@@ -63,7 +64,10 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     if "dedup" in config.stages:
         docs = docs | "Fingerprint" >> Fingerprint(config.dedup)  # while the text is at hand
     docs = docs | spill("SpillKept")
-    docs, rejected, passes = (docs, *rejected_streams) | "Journal" >> JournalUnits(journal_dir, done_units)
+    replayed = frozenset() if filter_only else done_units
+    docs, rejected, passes = (docs, *rejected_streams) | "Journal" >> JournalUnits(journal_dir, replayed)
+    if filter_only:
+        return
     if "dedup" in config.stages:
         stages.append("dedup")
         docs, duplicates = docs | "Dedup" >> Deduplicate(config.dedup)

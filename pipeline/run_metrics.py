@@ -17,16 +17,16 @@ RUN_TIMING = "timing.json"
 _STEP_TIME = "metric:ptransform_execution_time:total_msecs:v1"    # Beam's name, namespace "beam"
 
 
-def beam_metrics(result: Any) -> dict[str, Any]:
+def beam_metrics(results: list[Any]) -> dict[str, Any]:
     """`{"counters": {namespace: {name: total}}, "distributions": {namespace: {name: {count, sum, min,
-    max, mean}}}}` of the user metrics a finished run reported."""
-    query = result.metrics().query()
+    max, mean}}}}` of the user metrics the finished pipelines of a run reported."""
+    queries = [result.metrics().query() for result in results]
     counters: dict[str, dict[str, int]] = defaultdict(dict)
-    for metric in query[MetricResults.COUNTERS]:
+    for metric in (metric for query in queries for metric in query[MetricResults.COUNTERS]):
         key = metric.key.metric
         counters[key.namespace][key.name] = counters[key.namespace].get(key.name, 0) + _value(metric)
     gathered: dict[tuple[str, str], list] = defaultdict(list)
-    for metric in query[MetricResults.DISTRIBUTIONS]:
+    for metric in (metric for query in queries for metric in query[MetricResults.DISTRIBUTIONS]):
         value = _value(metric)
         if value is not None and value.count:
             gathered[metric.key.metric.namespace, metric.key.metric.name].append(value)
@@ -38,27 +38,25 @@ def beam_metrics(result: Any) -> dict[str, Any]:
     return {"counters": _sorted(counters), "distributions": _sorted(distributions)}
 
 
-def step_seconds(result: Any) -> dict[str, float]:
+def step_seconds(results: list[Any]) -> dict[str, float]:
     """Seconds the workers spent in each top-level step, summed over workers, busiest first; empty
     where the runner does not report it."""
-    monitoring = getattr(result, "monitoring_metrics", None)
-    if monitoring is None:
-        return {}
+    monitored = [result.monitoring_metrics() for result in results if hasattr(result, "monitoring_metrics")]
     seconds: dict[str, float] = defaultdict(float)
-    for metric in monitoring().query()[MetricResults.COUNTERS]:
+    for metric in (metric for monitoring in monitored for metric in monitoring.query()[MetricResults.COUNTERS]):
         if metric.key.metric.name == _STEP_TIME and metric.key.step:
             seconds[metric.key.step.split("/", 1)[0]] += (_value(metric) or 0) / 1000
     return {step: round(s, 3) for step, s in sorted(seconds.items(), key=lambda kv: (-kv[1], kv[0])) if s > 0}
 
 
-def timing(result: Any, stats: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
+def timing(results: list[Any], stats: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
     """Wall time of the run, documents and input megabytes (the funnel's `input_bytes`) per second,
     and the time per step where measurable."""
     wall = max(wall_seconds, 1e-9)
     return {"wall_seconds": round(wall_seconds, 3),
             "docs_per_second": round(stats["input_docs"] / wall, 3),
             "input_mb_per_second": round(stats["input_bytes"] / 1e6 / wall, 3),
-            "step_seconds": step_seconds(result)}
+            "step_seconds": step_seconds(results)}
 
 
 def _value(metric: Any) -> Any:

@@ -94,6 +94,21 @@ def with_local_workers(beam_args: list[str], workers: int) -> list[str]:
     return [*beam_args, f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
 
 
+_PARALLEL_FLAGS = ("--direct_num_workers", "--direct_running_mode")
+
+
+def in_one_process(beam_args: list[str]) -> list[str]:
+    """`beam_args` without the flags that spread a local run over several workers."""
+    kept, skip = [], False
+    for arg in beam_args:
+        name = arg.split("=", 1)[0]
+        if skip or name in _PARALLEL_FLAGS:
+            skip = not skip and name in _PARALLEL_FLAGS and "=" not in arg   # "--flag value": drop both
+            continue
+        kept.append(arg)
+    return kept
+
+
 def _quiet_workers():
     """What FnApiRunner tells its worker processes: log real warnings only, not their start-up chatter."""
     from google.protobuf import struct_pb2

@@ -33,9 +33,12 @@ READ_STAGE = "read"
 
 def document_bytes(doc: dict[str, Any]) -> int:
     """Size of what a document carries: its text, or its HTML before extraction."""
-    if doc.get("text_ref"):  # a spilled text: its length is its UTF-8 size
-        return doc["text_ref"][2]
-    return len((doc.get("text") or doc.get("html") or "").encode("utf-8", "surrogatepass"))
+    for field in ("text", "html"):
+        if doc.get(f"{field}_ref"):  # spilled (pipeline.stages.spill): its length is its UTF-8 size
+            return doc[f"{field}_ref"][2]
+        if doc.get(field):
+            return len(doc[field].encode("utf-8", "surrogatepass"))
+    return 0
 
 
 def assemble_stats(tallies: Iterable[tuple[str, str, Any]], stages: list[str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.__main__ import main
-from pipeline.runner import remote_workers, unknown_beam_flags
+from pipeline.runner import in_one_process, remote_workers, unknown_beam_flags
 from tests.run_outputs import identical_outputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,3 +135,10 @@ def test_portable_runner_with_an_external_worker_pool_matches_the_default(defaul
     assert main(["clean", "--input", HTML, "--output", str(out), "--langs", "all", "--runner=PortableRunner",
                  "--job_endpoint=embed", "--environment_type=EXTERNAL", f"--environment_config={worker_pool}"]) == 0
     assert output_files(out) == default_output
+
+
+def test_the_second_pass_of_a_local_run_drops_only_the_flags_that_spread_it_over_workers():
+    args = ["--direct_num_workers=2", "--direct_running_mode", "multi_processing", "--temp_location=/tmp/t",
+            "--direct_num_workers", "3"]
+    assert in_one_process(args) == ["--temp_location=/tmp/t"]
+    assert in_one_process(["--runner=DirectRunner"]) == ["--runner=DirectRunner"]

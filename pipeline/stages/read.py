@@ -85,6 +85,9 @@ class ReadSources(beam.PTransform):
         units = (root
                  | "ListUnits" >> beam.Create(self._units)
                  | "SpreadUnits" >> beam.Reshuffle())
+        if all(unit in self._done for unit in self._units):   # every unit replays: no file is read
+            nothing = root | "NothingToRead" >> beam.Create([])
+            return nothing, nothing
         later = units | "DuplicateIds" >> DuplicateIds(self._config)
         if self._done:
             units = units | "SkipDoneUnits" >> beam.Filter(lambda unit, done: unit not in done, self._done)
