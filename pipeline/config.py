@@ -1,6 +1,6 @@
 """Configuration of `python -m pipeline clean`: one typed dataclass per stage, composed here.
 
-Load it from TOML with `pipeline.config_io.load(CleanConfig, path, overrides)`; every key can be
+Load it from TOML with `common.config_io.load(CleanConfig, path, overrides)`; every key can be
 overridden on the command line as `--set section.key=value`.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import config_io
+from common import config_io
 from pipeline.sources.config import ReadConfig
 from pipeline.text.extract import ExtractConfig
 from pipeline.text.lang import LangConfig

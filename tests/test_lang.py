@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config_io
-from pipeline.config_io import ConfigError
+from common import config_io
+from common.config_io import ConfigError
 from pipeline.text.fasttext_model import ModelLoadError, load_fasttext_model
 from pipeline.text.lang import (
     BUNDLED_MODEL, LangConfig, LanguageJudge, check_languages, identify, judge_language, model_languages,

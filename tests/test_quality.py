@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config_io
-from pipeline.config_io import ConfigError
+from common import config_io
+from common.config_io import ConfigError
 from pipeline.text.quality import (
     RULE_REASONS, C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig, Measurements, NGrams,
     QualityConfig, QualityJudge, c4, dup_ngram_char_frac, duplicate_fractions, fineweb, gopher_quality,

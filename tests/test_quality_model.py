@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config_io
-from pipeline.cli import OneLineParser
+from common import config_io
+from common.cli import OneLineParser
+from common.config_io import ConfigError
 from pipeline.commands import train_quality
-from pipeline.config_io import ConfigError
 from pipeline.text.fasttext_model import load_fasttext_model
 from pipeline.text.lang import BUNDLED_MODEL
 from pipeline.text.quality import QualityConfig, QualityJudge, judge_quality

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.config_io import ConfigError
 from model.gpt import GPT, GPTConfig
-from pipeline.config_io import ConfigError
 from tests.train_shards import BYTE_VOCAB, write_byte_shards
 from train.config import TrainConfig
 from train import loop

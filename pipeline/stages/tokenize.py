@@ -1,4 +1,4 @@
-"""The tokenize stage: cleaned documents in, token shards and manifest.json out (format: pipeline.shard_format).
+"""The tokenize stage: cleaned documents in, token shards and manifest.json out (format: common.shard_format).
 
 Where a document goes depends on its id alone, never on the runner or on arrival order:
   - train or val: a seeded hash of the id against `val_fraction` (the document with the smallest
@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 import numpy as np
 
-from pipeline.fileio import atomic_create, atomic_write, join, read_bytes
-from pipeline.hashing import stable_hash, unit_interval
-from pipeline.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
-                                   token_dtype, write_shard)
+from common.fileio import atomic_create, atomic_write, join, read_bytes
+from common.hashing import stable_hash, unit_interval
+from common.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
+                                 token_dtype, write_shard)
 from tokenizer.corpus import parse_document
 
 

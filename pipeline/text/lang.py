@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 from pipeline.text.fasttext_model import fasttext_line, load_fasttext_model
 from pipeline.text.verdict import Decision, Verdict, drop, keep
 

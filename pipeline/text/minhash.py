@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 from pipeline.text.lsh import optimal_bands_rows
 from pipeline.text.shingles import shingle_hashes
 

@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 from pipeline.text.fasttext_model import load_fasttext_model
 from pipeline.text.quality_model import QualityModelConfig, check_classifier, positive_probability
 from pipeline.text.verdict import Check, Decision, Verdict, above, below, first_failure
