@@ -95,3 +95,12 @@ def test_commands_still_hide_beams_apitools_warning(package, argv):
     assert done.returncode == 2
     assert "apitools" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_every_pipeline_config_dataclass_lives_in_pipeline_config():
+    """One obvious place for a stage's settings: a `...Config` class anywhere else under pipeline/ is a second one."""
+    elsewhere = {str(path.relative_to(REPO)): node.name
+                 for path in (REPO / "pipeline").rglob("*.py") if path.name != "config.py" or path.parent.name != "pipeline"
+                 for node in ast.parse(path.read_text()).body
+                 if isinstance(node, ast.ClassDef) and node.name.endswith("Config")}
+    assert not elsewhere

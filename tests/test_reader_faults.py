@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pipeline.sources import ReadConfig, read_source
+from pipeline.config import ReadConfig
+from pipeline.sources import read_source
 from pipeline.stages.routing import REJECTED
 from tests.read_helpers import CONFIG, read_all, reasons
 

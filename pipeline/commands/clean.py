@@ -14,11 +14,11 @@ from common.fileio import (COMPLETE_MARKER, SHARD_GLOB, atomic_write, delete_if_
                            mark_complete, output_dir_problem, read_bytes, remove_temporary_files, shard_name)
 from pipeline import dry_run
 from pipeline.config import STAGES, CleanConfig, load_clean_config
-from pipeline.report import write_report
 from pipeline.progress import ProgressDisplay, RunProgress, announce_job
-from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
+from pipeline.report import write_report
 from pipeline.resume import plan_fingerprint
 from pipeline.run_metrics import RUN_TIMING, beam_metrics, timing
+from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags, with_local_workers
 from pipeline.sources import SourceError, expand_sources
 from pipeline.sources.formats import is_url
 from pipeline.stages.journal import WorkFolder, find_done_units, record_plan

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from common.cli import RUN_ERROR, existing_path, fail, first_line
 from common.fileio import SHARD_GLOB, atomic_write, join
-from pipeline.text.extract import ExtractConfig, extract_text
+from pipeline.config import ExtractConfig
+from pipeline.text.extract import extract_text
 from pipeline.text.normalize import normalize_text
 from pipeline.text.quality_model import NoExamplesError, TrainingOptions, train_classifier
 from tokenizer.corpus import InputError, check_complete, is_cleaned_part

@@ -22,7 +22,7 @@ import tempfile
 from apache_beam.io.filesystems import FileSystems
 
 from common.cli import first_line
-from pipeline.sources.config import ReadConfig
+from pipeline.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
 from pipeline.sources.formats import (DATASET_MARKERS, decompressed, format_from_name, is_dataset_dir, is_url,
                                       open_raw)
