@@ -59,6 +59,20 @@ def test_trainer_side_never_imports_beam(package):
     assert not {file for file, names in package_imports(package).items() if "apache_beam" in names}
 
 
+def test_the_trainer_runs_without_beam_or_the_pipeline():
+    """What the files say, checked at run time too: importing every module of model/ and train/ (and the
+    tokenizer they read) loads neither Beam nor any part of pipeline/."""
+    probe = ("import importlib, pkgutil, sys\n"
+             "import model, train\n"
+             "for package in (model, train):\n"
+             "    for found in pkgutil.iter_modules(package.__path__):\n"
+             "        importlib.import_module(f'{package.__name__}.{found.name}')\n"
+             "import tokenizer\n"
+             "print(sorted(name for name in sys.modules if name.split('.')[0] in ('apache_beam', 'pipeline')))\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_common_init_imports_nothing():
     tree = ast.parse((REPO / "common" / "__init__.py").read_text())
     assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
