@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dedup_corpus import labelled_corpus  # noqa: E402
-from pipeline.config_io import ConfigError, override  # noqa: E402
+from common.config_io import ConfigError, override  # noqa: E402
+from pipeline.config import DedupConfig  # noqa: E402
 from pipeline.stages.dedup import Deduplicate  # noqa: E402
-from pipeline.text.minhash import DedupConfig, check_config, shingles_of  # noqa: E402
+from pipeline.text.minhash import check_config, shingles_of  # noqa: E402
 from pipeline.text.shingles import jaccard  # noqa: E402
 
 

@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from dedup_corpus import scaled_corpus, scaling_corpus  # noqa: E402
-from pipeline.text.minhash import DedupConfig, MinHasher  # noqa: E402
+from pipeline.config import DedupConfig  # noqa: E402
+from pipeline.text.minhash import MinHasher  # noqa: E402
 from pipeline.text.shingles import normalize, shingle_hashes  # noqa: E402
 
 NUM_PERM = 128

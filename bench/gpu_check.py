@@ -6,7 +6,7 @@
 
 Parts, in order (`--parts` picks some):
   preflight       torch and device, the dense bf16 peak the GPU name implies, which SDPA backends run our layout
-  shards          synthetic token shards written by the project's own writer (pipeline.shard_format)
+  shards          synthetic token shards written by the project's own writer (common.shard_format)
   train_compiled  `python -m train` (its own `main`, in process) with compile on: tokens/s over the steps after
   train_eager     --measure-from, MFU, peak memory, graph breaks; the same eager
   reference       our model against the nanoGPT-shaped reference in one process, alternating rounds: the ratio
@@ -119,14 +119,14 @@ def shard_dir(args) -> Path:
 
 
 def part_shards(args) -> dict:
-    import pipeline.shard_format as shard_format
+    import common.shard_format as shard_format
     from bench.train_throughput import build_shards
 
     # enough windows that no run repeats one: the longest run is max(steps, 2 * resume steps) batches
     batches = max(args.steps, 2 * args.resume_steps) + 8
     path = build_shards(shard_dir(args), args.vocab_size, batches * args.batch_size * (args.block_size + 1))
     shards = shard_format.open_shards(path, "train")
-    return {"writer": "pipeline.shard_format.write_shard_dir", "path": str(path), "shards": len(shards),
+    return {"writer": "common.shard_format.write_shard_dir", "path": str(path), "shards": len(shards),
             "tokens": sum(s.header.num_tokens for s in shards),
             "beam_imported": any(name.startswith("apache_beam") for name in sys.modules)}
 
@@ -201,7 +201,7 @@ def bind_compile_backend(backend: str) -> None:
 def part_train(args, compile_on: bool) -> dict:
     from torch._dynamo.utils import counters
 
-    from pipeline.shard_format import load_manifest
+    from common.shard_format import load_manifest
 
     if compile_on:
         bind_compile_backend(args.compile_backend)
@@ -241,7 +241,7 @@ def part_reference(args) -> dict:
     from bench.nanogpt_reference import ReferenceGPT
     from bench.train_throughput import reference_batches, timed_steps
     from model.gpt import GPT, GPTConfig
-    from pipeline.shard_format import open_shards
+    from common.shard_format import open_shards
     from train.data import TrainLoader
 
     device = torch.device(args.device)

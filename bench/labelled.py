@@ -85,7 +85,7 @@ def _lee_articles() -> tuple[list[dict], dict[str, list[dict]]]:
 def _templates() -> list[tuple[str, str]]:
     """(name, HTML) of real pages that have a block of paragraphs to put an article in."""
     sys.path.insert(0, str(REPO))
-    from pipeline.sources.config import ReadConfig
+    from pipeline.config import ReadConfig
     from pipeline.sources.read import read_source
 
     pages = [(path.name, path.read_text(encoding="utf-8", errors="replace"))
@@ -271,8 +271,9 @@ _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([a-zA-Z]{2,3})", re.
 
 def _prepass_drops(pages: list[dict]) -> dict[str, tuple[set[str], dict[str, float]]]:
     """For each pre-pass: the pages it drops as not English, and its CPU seconds per page."""
-    from pipeline.text.extract import ExtractConfig, extract_text
-    from pipeline.text.lang import LangConfig, LanguageJudge
+    from pipeline.config import ExtractConfig, LangConfig
+    from pipeline.text.extract import extract_text
+    from pipeline.text.lang import LanguageJudge
 
     judge = LanguageJudge(LangConfig(langs=["en"]))
     raw = ExtractConfig(extractor="resiliparse", strip_boilerplate=False)
@@ -308,7 +309,7 @@ def main() -> int:
     if args.rebuild:
         build()
     sys.path.insert(0, str(REPO))
-    from pipeline.sources.config import ReadConfig
+    from pipeline.config import ReadConfig
     from pipeline.sources.read import read_source
 
     labels = [json.loads(line) for line in LABELS.read_text(encoding="utf-8").splitlines()]

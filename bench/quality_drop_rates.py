@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.text.lang import LangConfig, LanguageJudge  # noqa: E402
-from pipeline.text.quality import QualityConfig, QualityJudge  # noqa: E402
+from pipeline.config import LangConfig, QualityConfig  # noqa: E402
+from pipeline.text.lang import LanguageJudge  # noqa: E402
+from pipeline.text.quality import QualityJudge  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "jsonl"
 

@@ -64,7 +64,7 @@ def _pools(extra_html: Path | None = None) -> tuple[list[str], list[list[str]]]:
     """Templates and paragraph pools (English first, then one per other language), from the repository's
     real files and the HTML files in `extra_html`."""
     sys.path.insert(0, str(REPO))
-    from pipeline.sources.config import ReadConfig
+    from pipeline.config import ReadConfig
     from pipeline.sources.read import read_source
 
     templates = []

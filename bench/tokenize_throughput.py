@@ -26,7 +26,8 @@ sys.path.insert(0, str(REPO))
 import sentencepiece as spm  # noqa: E402
 
 from pipeline.commands.tokenize import tokenize  # noqa: E402
-from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity  # noqa: E402
+from pipeline.config import TokenizeConfig  # noqa: E402
+from pipeline.stages.tokenize import TokenizerIdentity  # noqa: E402
 from tokenizer import Tokenizer  # noqa: E402
 from tokenizer.train import TrainConfig, train  # noqa: E402
 

@@ -29,9 +29,8 @@ import numpy as np
 import torch
 
 from bench.nanogpt_reference import ReferenceGPT, get_batch
+from common.shard_format import HEADER_BYTES, open_shards, write_shard_dir
 from model.gpt import GPT, PRESETS, GPTConfig
-from pipeline.shard_format import HEADER_BYTES, open_shards
-from pipeline.shard_format import write_shard_dir
 from train.data import TrainLoader
 from train.mfu import mfu, peak_bf16_tflops
 

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from pipeline.cli import fail, first_line  # noqa: E402
+from common.cli import fail, first_line  # noqa: E402
 from pipeline.units import usable_cores  # noqa: E402
 from scale import build, parse_size  # noqa: E402
 
@@ -194,7 +194,7 @@ def _profile_steps(files: list[Path], config) -> tuple[list[tuple[str, int, floa
     from apache_beam import Create
 
     from pipeline.document import rejection
-    from pipeline.fileio import gzip_bytes, jsonl_bytes
+    from common.fileio import gzip_bytes, jsonl_bytes
     from pipeline.runner import make_pipeline
     from pipeline.sources.read import read_source
     from pipeline.stages.dedup import Deduplicate, _AddFingerprint

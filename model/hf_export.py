@@ -1,5 +1,6 @@
-"""Export a trained GPT to Hugging Face's GPT-2 format, with its tokenizer beside it, so that
-`AutoTokenizer.from_pretrained(dir)` and `AutoModelForCausalLM.from_pretrained(dir)` both load the folder.
+"""Export a trained GPT to Hugging Face's GPT-2 format; with its tokenizer's files beside it (`train export`
+puts them there), `AutoTokenizer.from_pretrained(dir)` and `AutoModelForCausalLM.from_pretrained(dir)` both
+load the folder.
 
 Needs the optional `hf` extra (`pip install webcorpus-gpt[hf]`, i.e. `transformers`).
 """
@@ -41,8 +42,9 @@ def to_hf_state_dict(model: GPT) -> dict[str, torch.Tensor]:
 
 
 def export_hf(model: GPT, out_dir: str | Path, tokenizer=None) -> Path:
-    """Write `config.json` and `model.safetensors` for transformers' GPT2LMHeadModel into out_dir, and with
-    a `tokenizer` (ours), its Hugging Face files too; its end-of-text id becomes GPT-2's bos/eos/pad id."""
+    """Write `config.json` and `model.safetensors` for transformers' GPT2LMHeadModel into out_dir. With a
+    `tokenizer` (ours), its end-of-text id becomes GPT-2's bos/eos/pad id; its own Hugging Face files are
+    the tokenizer package's to write (`tokenizer.hf_export.hf_tokenizer_files`), as the model imports none."""
     try:
         from transformers import GPT2Config, GPT2LMHeadModel
     except ImportError:
@@ -67,9 +69,4 @@ def export_hf(model: GPT, out_dir: str | Path, tokenizer=None) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hf_model.save_pretrained(out)
-    if tokenizer is not None:
-        from tokenizer.hf_export import hf_tokenizer_files
-
-        for name, content in hf_tokenizer_files(tokenizer).items():
-            (out / name).write_bytes(content)
     return out

@@ -4,7 +4,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-from pipeline.cli import OneLineParser, exit_status
+from common.cli import OneLineParser, exit_status, hide_benign_beam_warnings
+
+hide_benign_beam_warnings()  # the commands below import Beam
 
 COMMANDS = {
     "clean": ("pipeline.commands.clean", "clean raw web data into cleaned/ documents"),

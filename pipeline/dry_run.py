@@ -18,9 +18,9 @@ from typing import Callable
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DebugOptions, DirectOptions, StandardOptions
 
-from pipeline.cli import USAGE_ERROR, fail
-from pipeline.config_io import ConfigError
-from pipeline.fileio import atomic_write, read_bytes
+from common.cli import USAGE_ERROR, fail
+from common.config_io import ConfigError
+from common.fileio import atomic_write, read_bytes
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, with_local_workers
 
 SHOWN_PER_INPUT = 3

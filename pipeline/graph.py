@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from common.fileio import join
 from pipeline.config import CleanConfig
-from pipeline.fileio import join
 from pipeline.progress import RunProgress, count_progress
 from pipeline.stages.dedup import Deduplicate, Fingerprint
 from pipeline.stages.extract import ExtractText

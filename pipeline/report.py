@@ -25,8 +25,8 @@ from html import escape
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from pipeline.cli import first_line
-from pipeline.hashing import stable_hash
+from common.cli import first_line
+from common.hashing import stable_hash
 from pipeline.stages.dedup import EXACT_DUPLICATE, NEAR_DUPLICATE
 from pipeline.text.verdict import describe, format_value
 
@@ -138,7 +138,7 @@ def load_stats(out_dir: str) -> dict[str, Any]:
     """The stats.json of a finished `clean` output, or ReportError saying what is wrong."""
     from apache_beam.io.filesystems import FileSystems
 
-    from pipeline.fileio import join
+    from common.fileio import join
 
     if not FileSystems.exists(join(out_dir, "stats.json")):
         # An object store (gs://, ...) has no folders to test for: there a folder is what it holds.
@@ -158,7 +158,7 @@ def _load_output_json(out_dir: str, name: str, what: str, keys: tuple[str, ...])
     """The JSON object in `out_dir`/`name`, which must have `keys`, or ReportError saying what is wrong."""
     from apache_beam.io.filesystems import FileSystems
 
-    from pipeline.fileio import join, read_bytes
+    from common.fileio import join, read_bytes
 
     path = join(out_dir, name)
     if not FileSystems.exists(path):
@@ -183,7 +183,7 @@ def build_report(out_dir: str, with_timing: bool = False) -> str:
 
 def write_report(out_dir: str, output: str | None = None, with_timing: bool = False) -> str:
     """Build `report.html` for a finished `clean` output (see `build_report`); returns where it was written."""
-    from pipeline.fileio import atomic_write, join
+    from common.fileio import atomic_write, join
 
     path = output or join(out_dir, "report.html")
     atomic_write(path, build_report(out_dir, with_timing).encode("utf-8"))
@@ -193,8 +193,8 @@ def write_report(out_dir: str, output: str | None = None, with_timing: bool = Fa
 def _records(out_dir: str, folder: str) -> Iterator[dict]:
     from apache_beam.io.filesystems import FileSystems
 
-    from pipeline.fileio import join
-    from pipeline.stages.write import SHARD_GLOB
+    from common.fileio import join
+    from common.fileio import SHARD_GLOB
 
     pattern = join(out_dir, folder, SHARD_GLOB)
     paths = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)

@@ -14,8 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from pipeline.config import WorkConfig
-from pipeline.sources.config import ReadConfig
+from pipeline.config import ReadConfig, WorkConfig
 from pipeline.sources.formats import is_url
 from pipeline.sources.read import read_source
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import collections
 
-from pipeline.sources import ReadConfig, read_source
+from pipeline.config import ReadConfig
+from pipeline.sources import read_source
 from pipeline.stages.routing import KEPT, REJECTED
 
 CONFIG = ReadConfig()

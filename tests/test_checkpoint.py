@@ -153,7 +153,7 @@ def test_resume_refuses_when_no_checkpoint_is_readable(shards, tmp_path):
 
 def test_resume_refuses_shards_retokenized_into_another_layout(shards, tmp_path):
     from tests.train_shards import BYTE_EOT, BYTE_VOCAB
-    from pipeline.shard_format import open_shards, write_shard_dir
+    from common.shard_format import open_shards, write_shard_dir
     from train.data import DataError
 
     # The same documents per shard in reverse order: equal token counts and windows, different batches.

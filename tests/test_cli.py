@@ -1,4 +1,4 @@
-"""pipeline.cli: the exit plumbing every entry point (`python -m pipeline|tokenizer|train`) shares."""
+"""common.cli: the exit plumbing every entry point (`python -m pipeline|tokenizer|train`) shares."""
 import argparse
 import os
 import subprocess
@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_a_writer_whose_reader_leaves_early_ends_quietly_with_status_0():
     # A megabyte to stdout through a real pipe that `head` closes after 10 bytes.
-    writer = "import sys; from pipeline.cli import exit_status; sys.exit(exit_status(lambda: print('x' * 2**20) or 0))"
+    writer = "import sys; from common.cli import exit_status; sys.exit(exit_status(lambda: print('x' * 2**20) or 0))"
     command = f"set -o pipefail; '{sys.executable}' -c \"{writer}\" | head -c 10"
     result = subprocess.run(["bash", "-c", command], capture_output=True, cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -57,7 +57,7 @@ def exit_code(main, argv) -> int:
 
 @pytest.mark.parametrize("package, words", COMMANDS, ids=lambda x: " ".join(x) if isinstance(x, list) else x)
 def test_every_option_has_help_and_shows_its_default(package, words, monkeypatch, capsys):
-    from pipeline.cli import HelpFormatter, OneLineParser
+    from common.cli import HelpFormatter, OneLineParser
 
     shown = []
     format_help = OneLineParser.format_help
@@ -141,7 +141,7 @@ def test_a_missing_run_is_named_as_such(tmp_path, capsys):
 
 
 def test_the_underscore_spelling_of_an_option_is_the_hyphenated_option(capsys):
-    from pipeline.cli import OneLineParser
+    from common.cli import OneLineParser
 
     parser = OneLineParser(prog="python -m demo")
     parser.add_argument("--max-new-tokens", type=int, default=5, help="tokens")

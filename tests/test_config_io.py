@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline import config_io
+from common import config_io
 from pipeline.config import CleanConfig, load_clean_config
 
 

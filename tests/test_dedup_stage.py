@@ -11,10 +11,10 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+from pipeline.config import DedupConfig
 from pipeline.stages.components import ConnectedComponents, large_star, small_star
 from pipeline.stages.dedup import Deduplicate, candidate_pairs
 from pipeline.text.line_dedup import line_key, line_keys
-from pipeline.text.minhash import DedupConfig
 from pipeline.text.shingles import jaccard, shingle_hashes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.sources import ReadConfig, expand_sources, read_source
+from pipeline.config import ReadConfig
+from pipeline.sources import expand_sources, read_source
 from pipeline.sources.download import DownloadError, download
 from pipeline.stages.routing import KEPT, REJECTED
 

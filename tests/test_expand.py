@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from pipeline.sources import ReadConfig, SourceError, expand_sources
+from pipeline.config import ReadConfig
+from pipeline.sources import SourceError, expand_sources
 
 CONFIG = ReadConfig()
 

@@ -8,10 +8,10 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.sources import ReadConfig, read_source
+from pipeline.config import ExtractConfig, ReadConfig
+from pipeline.sources import read_source
 from pipeline.stages.extract import ExtractText
-from pipeline.text.extract import (ExtractConfig, document_text, extract_text, is_navigation_line,
-                                  strip_boilerplate_lines)
+from pipeline.text.extract import document_text, extract_text, is_navigation_line, strip_boilerplate_lines
 from pipeline.text.verdict import keep
 
 HTML = Path(__file__).resolve().parents[1] / "data" / "sample" / "html"

@@ -233,7 +233,7 @@ def test_eval_reports_loss_perplexity_and_bits_per_byte(base, capsys):
     assert math.isclose(result["bits_per_byte"], result["val_loss"] * result["tokens"] / (math.log(2) * result["bytes"]),
                         rel_tol=1e-9)
     # the bytes are those of the val text the targets spell: the documents' UTF-8 bytes, less the uncovered tail
-    from pipeline.shard_format import iter_documents, open_shards
+    from common.shard_format import iter_documents, open_shards
     from train.sample import load_tokenizer
 
     tokenizer = load_tokenizer(base / "tokenizer")

@@ -28,7 +28,7 @@ def test_every_part_runs_at_tiny_size_and_the_summary_reports_it(tmp_path):
     assert json.loads((out / "summary.json").read_text()) == summary
     parts = {r["part"]: r for r in records}
     assert "math" in summary["sdpa_ok"] and parts["preflight"]["peak_bf16_tflops"] == 1
-    assert parts["shards"]["writer"] == "pipeline.shard_format.write_shard_dir" and not parts["shards"]["beam_imported"]
+    assert parts["shards"]["writer"] == "common.shard_format.write_shard_dir" and not parts["shards"]["beam_imported"]
     for mode in ("compiled", "eager"):
         assert summary["tokens_per_s"][mode] > 0 and 0 < summary["mfu"][mode] < 1
         assert parts[f"train_{mode}"]["measured_steps"] == [3, 6] and parts[f"train_{mode}"]["peak_rss_mib"] > 0

@@ -3,13 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config_io
-from pipeline.config_io import ConfigError
+from common import config_io
+from common.config_io import ConfigError
+from pipeline.config import LangConfig
 from pipeline.text.fasttext_model import ModelLoadError, load_fasttext_model
-from pipeline.text.lang import (
-    BUNDLED_MODEL, LangConfig, LanguageJudge, check_languages, identify, judge_language, model_languages,
-    wanted_languages,
-)
+from pipeline.text.lang import (BUNDLED_MODEL, LanguageJudge, check_languages, identify, judge_language,
+                                model_languages, wanted_languages)
 
 UDHR = Path(__file__).resolve().parents[1] / "data/sample/text/udhr"
 LANGS = sorted(path.stem for path in UDHR.glob("*.txt"))

@@ -8,11 +8,10 @@ import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
+from pipeline.config import LangConfig, QualityConfig
 from pipeline.stages.lang import LanguageFilter
 from pipeline.stages.quality import QualityFilter
-from pipeline.text.lang import LangConfig
-from pipeline.text.quality import QualityConfig
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data/sample"
 UDHR = SAMPLE / "text/udhr"

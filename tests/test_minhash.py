@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
 
-from pipeline.config_io import ConfigError, from_dict
+from common.config_io import ConfigError, from_dict
+from pipeline.config import DedupConfig
 from pipeline.text.line_dedup import line_key, line_keys, remove_lines, strip_from
 from pipeline.text.lsh import band_keys, optimal_bands_rows
-from pipeline.text.minhash import (SCRATCH_VALUES, DedupConfig, MinHasher, check_config, estimate_jaccard,
-                                   permutations, shingles_of)
+from pipeline.text.minhash import SCRATCH_VALUES, MinHasher, check_config, estimate_jaccard, permutations, shingles_of
 from pipeline.text.shingles import content_hash, jaccard, normalize, shingle_hashes, uses_char_shingles
 
 SHAKESPEARE = (Path(__file__).parent / "data" / "dedup" / "tinyshakespeare-head.txt").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.fileio import atomic_write
+from common.fileio import atomic_write
 from tokenizer.corpus import InputError, cleaned_files
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,6 +22,12 @@ def test_core_dependencies_leave_the_trainer_stack_to_an_extra():
     assert TRAINER_ONLY <= {requirement_name(r) for r in project["optional-dependencies"]["train"]}
 
 
+def test_datasketch_is_for_tests_and_benchmarks_only():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert "datasketch" not in {requirement_name(r) for r in project["dependencies"]}
+    assert "datasketch" in {requirement_name(r) for r in project["optional-dependencies"]["dev"]}
+
+
 def test_the_sdist_dataflow_stages_carries_the_language_model(tmp_path):
     """Dataflow's --setup_file runs `setup.py sdist` on the launcher and installs that on workers."""
     tree = tmp_path / "tree"
@@ -33,3 +39,4 @@ def test_the_sdist_dataflow_stages_carries_the_language_model(tmp_path):
     names = tarfile.open(sdist).getnames()
     assert any(name.endswith("pipeline/resources/lid.176.ftz") for name in names)
     assert any(name.endswith("pipeline/stages/read.py") for name in names)
+    assert any(name.endswith("common/fileio.py") for name in names)  # what every worker-side module imports

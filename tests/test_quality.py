@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config_io
-from pipeline.config_io import ConfigError
-from pipeline.text.quality import (
-    RULE_REASONS, C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig, Measurements, NGrams,
-    QualityConfig, QualityJudge, c4, dup_ngram_char_frac, duplicate_fractions, fineweb, gopher_quality,
-    gopher_repetition, judge_quality, load_bad_words, top_ngram_char_frac,
-)
+from common import config_io
+from common.config_io import ConfigError
+from pipeline.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
+from pipeline.text.quality import (RULE_REASONS, Measurements, NGrams, QualityJudge, c4, dup_ngram_char_frac,
+                                   duplicate_fractions, fineweb, gopher_quality, gopher_repetition, judge_quality,
+                                   load_bad_words, top_ngram_char_frac)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data/sample"
 UDHR = SAMPLE / "text/udhr"

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config_io
-from pipeline.cli import OneLineParser
+from common import config_io
+from common.cli import OneLineParser
+from common.config_io import ConfigError
 from pipeline.commands import train_quality
-from pipeline.config_io import ConfigError
+from pipeline.config import QualityConfig, QualityModelConfig
 from pipeline.text.fasttext_model import load_fasttext_model
 from pipeline.text.lang import BUNDLED_MODEL
-from pipeline.text.quality import QualityConfig, QualityJudge, judge_quality
-from pipeline.text.quality_model import (
-    NEGATIVE, POSITIVE, NoExamplesError, QualityModelConfig, TrainingOptions, positive_probability, train_classifier,
-    training_lines,
-)
+from pipeline.text.quality import QualityJudge, judge_quality
+from pipeline.text.quality_model import (NEGATIVE, POSITIVE, NoExamplesError, TrainingOptions, positive_probability,
+                                         train_classifier, training_lines)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data/sample"
 SMALL = TrainingOptions(dim=16, buckets=20_000)  # a small model file, quick to train

@@ -7,11 +7,11 @@ import apache_beam as beam
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.sources import ReadConfig, expand_sources, read_source
+from pipeline.config import ExtractConfig, ReadConfig
+from pipeline.sources import expand_sources, read_source
 from pipeline.stages.extract import ExtractText
 from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
-from pipeline.text.extract import ExtractConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

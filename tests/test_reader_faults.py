@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from pipeline.sources import ReadConfig, read_source
+from pipeline.config import ReadConfig
+from pipeline.sources import read_source
 from pipeline.stages.routing import REJECTED
 from tests.read_helpers import CONFIG, read_all, reasons
 
@@ -64,7 +65,7 @@ def test_derived_ids_are_the_same_in_a_fresh_interpreter(tmp_path):
     path = tmp_path / "part-0000.jsonl"
     path.write_bytes(b'{"text": "first"}\n{"text": "second"}\n')
     here = all_ids(path)
-    code = ("import json, sys; from pipeline.sources import ReadConfig, read_source; "
+    code = ("import json, sys; from pipeline.config import ReadConfig; from pipeline.sources import read_source; "
             "print(json.dumps([r['id'] for _, r in read_source(sys.argv[1], ReadConfig())]))")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "12345"}
     there = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True, capture_output=True,
@@ -246,7 +247,8 @@ def test_warc_stretch_beyond_the_cap_is_counted_and_reading_goes_on(tmp_path, ki
 
 PEAK_RSS = """
 import resource, sys
-from pipeline.sources import ReadConfig, read_source
+from pipeline.config import ReadConfig
+from pipeline.sources import read_source
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 reasons = [record.get("reason", "kept") for _, record in read_source(sys.argv[1], ReadConfig())]
 print(reasons, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)

@@ -21,7 +21,8 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.sources import ReadConfig, read_source
+from pipeline.config import ReadConfig
+from pipeline.sources import read_source
 from pipeline.sources.formats import source_label
 from pipeline.stages.routing import KEPT, REJECTED
 

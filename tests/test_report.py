@@ -15,8 +15,9 @@ from PIL import Image
 
 import pipeline
 from pipeline.__main__ import main
+from pipeline.config import C4Config, QualityConfig
 from pipeline.text.lang import judge_language
-from pipeline.text.quality import C4Config, Measurements, QualityConfig, c4, judge_quality
+from pipeline.text.quality import Measurements, c4, judge_quality
 from pipeline.text.verdict import describe
 
 

@@ -12,9 +12,8 @@ import xxhash
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.config import WorkConfig
+from pipeline.config import ReadConfig, WorkConfig
 from pipeline.document import HTML_REF, TEXT_REF
-from pipeline.sources.config import ReadConfig
 from pipeline.sources.read import read_source
 from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT

@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from pipeline.shard_format import (HEADER_BYTES, MANIFEST_NAME, Shard, ShardFormatError, load_manifest, locate_document,
-                                   open_shards, token_dtype, verify_shard_dir, write_shard, write_shard_dir)
+from common.shard_format import (HEADER_BYTES, MANIFEST_NAME, Shard, ShardFormatError, load_manifest, locate_document,
+                                 open_shards, token_dtype, verify_shard_dir, write_shard, write_shard_dir)
 
 EOT = 1
 

@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from pipeline.sources import ReadConfig, SourceError, expand_sources, read_source, warc
+from pipeline.config import ReadConfig
+from pipeline.sources import SourceError, expand_sources, read_source, warc
 from pipeline.sources.charset import UndecodableError, decode_bytes
 from pipeline.sources.formats import (HTML, JSONL, PARQUET, TXT, WARC, format_from_content, format_from_name,
                                       source_label)

@@ -10,14 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.config import DedupConfig, ExtractConfig, QualityConfig
 from pipeline.sources.charset import UndecodableError, charset_from_content_type, charset_from_meta, codec_name, decode_bytes
 from pipeline.text import line_dedup, shingles
-from pipeline.text.extract import ExtractConfig, document_text
+from pipeline.text.extract import document_text
 from pipeline.text.fasttext_model import fasttext_line, load_fasttext_model
 from pipeline.text.lang import BUNDLED_MODEL, UNDETERMINED, identify, judge_language
-from pipeline.text.minhash import DedupConfig, MinHasher, estimate_jaccard, shingles_of
+from pipeline.text.minhash import MinHasher, estimate_jaccard, shingles_of
 from pipeline.text.normalize import normalize_text
-from pipeline.text.quality import RULE_REASONS, QualityConfig, judge_quality
+from pipeline.text.quality import RULE_REASONS, judge_quality
 from pipeline.text.verdict import Verdict
 from pipeline.text.words import split_words
 

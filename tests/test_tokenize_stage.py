@@ -5,10 +5,11 @@ import re
 import numpy as np
 import pytest
 
-from pipeline.cli import OneLineParser
+from common.cli import OneLineParser
+from common.shard_format import MANIFEST_NAME, Shard, open_shards, verify_shard_dir
 from pipeline.commands import tokenize as tokenize_command
-from pipeline.shard_format import MANIFEST_NAME, Shard, open_shards, verify_shard_dir
-from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, _write_shard, assign_shard, assign_split, shard_count
+from pipeline.config import TokenizeConfig
+from pipeline.stages.tokenize import TokenizerIdentity, _write_shard, assign_shard, assign_split, shard_count
 from tests.cleaned_corpus import corpus_documents, write_cleaned
 from tokenizer import Tokenizer
 from tokenizer.train import TrainConfig, train

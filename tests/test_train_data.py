@@ -2,9 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.shard_format import open_shards
+from common.shard_format import open_shards, write_shard_dir
 from tests.train_shards import BYTE_EOT, BYTE_VOCAB, byte_documents, write_byte_shards
-from pipeline.shard_format import write_shard_dir
 from train.data import DataError, TrainLoader, ValLoader
 
 BLOCK = 64

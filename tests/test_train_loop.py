@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 from tests.train_shards import write_byte_shards, write_tokenized_shards
 from train.__main__ import main
 from train.config import TrainConfig, load_config, to_toml

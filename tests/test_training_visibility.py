@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.config_io import ConfigError
 from model.gpt import GPT, GPTConfig
-from pipeline.config_io import ConfigError
 from tests.train_shards import BYTE_VOCAB, write_byte_shards
-from train.config import TrainConfig
 from train import loop
+from train.config import TrainConfig
 from train.mfu import device_peak_tflops, mfu, peak_bf16_tflops
 from train.plot import loss_curves, moving_average, read_metrics
 

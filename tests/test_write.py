@@ -6,7 +6,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-from pipeline.fileio import atomic_create, atomic_gzip_create, atomic_write
+from common.fileio import atomic_create, atomic_gzip_create, atomic_write
 from pipeline.stages.write import WriteJsonlShards
 
 

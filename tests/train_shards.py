@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.shard_format import write_shard_dir
 from tests.cleaned_corpus import udhr_documents, write_cleaned
-from pipeline.shard_format import write_shard_dir
 
 BYTE_VOCAB = 257
 BYTE_EOT = 256

@@ -6,7 +6,10 @@ import os
 import sys
 import time
 
-from pipeline.cli import USAGE_ERROR, OneLineParser, existing_path, exit_status, fail
+from common.cli import USAGE_ERROR, OneLineParser, existing_path, exit_status, fail, hide_benign_beam_warnings
+
+hide_benign_beam_warnings()  # before the imports below bring in Beam
+
 from tokenizer.corpus import InputError
 from tokenizer.model import TokenizerError
 from tokenizer.train import MODEL_TYPES, TrainConfig, TrainError
@@ -54,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from pipeline.fileio import output_dir_problem
+    from common.fileio import output_dir_problem
     from tokenizer.train import train
 
     config = TrainConfig(vocab_size=args.vocab_size, model_type=args.model_type, max_sentences=args.max_sentences,
@@ -93,7 +96,7 @@ def default_hf_output(tokenizer_dir: str) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from pipeline.fileio import output_dir_problem
+    from common.fileio import output_dir_problem
     from tokenizer.hf_export import export_hf
     from tokenizer.model import Tokenizer
 

@@ -8,9 +8,8 @@ from typing import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.cli import first_line
-from pipeline.fileio import COMPLETE_MARKER, is_complete, join
-from pipeline.stages.write import SHARD_GLOB
+from common.cli import first_line
+from common.fileio import COMPLETE_MARKER, SHARD_GLOB, is_complete, join
 
 
 

@@ -86,7 +86,7 @@ def hf_tokenizer_files(tokenizer: Tokenizer) -> dict[str, bytes]:
 def export_hf(tokenizer: Tokenizer, output_dir: str) -> None:
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into `output_dir`
     (any Beam FileSystems path)."""
-    from pipeline.fileio import atomic_write, join
+    from common.fileio import atomic_write, join
 
     for name, content in hf_tokenizer_files(tokenizer).items():
         atomic_write(join(output_dir, name), content)

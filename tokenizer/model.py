@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 import sentencepiece as spm
 
-from pipeline.cli import first_line
+from common.cli import first_line
 
 MODEL_FILE = "tokenizer.model"
 META_FILE = "tokenizer_meta.json"
@@ -61,7 +61,7 @@ class Tokenizer:
         """Load from a directory: local or any Beam FileSystems URL such as gs://. `read` reads one
         file; by default local files are read without Beam (so the trainer can use it, Beam takes
         ~2 s to import) and URLs through Beam FileSystems; the pipeline reads every path through
-        FileSystems (`pipeline.fileio.read_bytes`)."""
+        FileSystems (`common.fileio.read_bytes`)."""
         directory = str(directory)
         read = read or _read_local_or_remote
         meta_path = _join(directory, META_FILE)
@@ -129,7 +129,7 @@ def _is_url(path: str) -> bool:
 
 def _join(directory: str, name: str) -> str:
     if _is_url(directory):
-        from pipeline.fileio import join  # Beam FileSystems only for remote paths (and ~2 s to import)
+        from common.fileio import join  # Beam FileSystems only for remote paths (and ~2 s to import)
 
         return join(directory, name)
     return os.path.join(directory, name)
@@ -137,7 +137,7 @@ def _join(directory: str, name: str) -> str:
 
 def _read_local_or_remote(path: str) -> bytes:
     if _is_url(path):
-        from pipeline.fileio import read_bytes
+        from common.fileio import read_bytes
 
         return read_bytes(path)
     with open(path, "rb") as f:

@@ -22,9 +22,9 @@ from typing import Iterable
 import sentencepiece as spm
 from tqdm import tqdm
 
-from pipeline.cli import first_line
-from pipeline.fileio import atomic_write, join
-from pipeline.hashing import stable_hash, unit_interval
+from common.cli import first_line
+from common.fileio import atomic_write, join
+from common.hashing import stable_hash, unit_interval
 from tokenizer.corpus import cleaned_files, iter_documents
 from tokenizer.model import EOT_TOKEN, META_FILE, META_FORMAT, META_VERSION, MODEL_FILE, Tokenizer
 

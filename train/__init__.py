@@ -1,4 +1,4 @@
 """GPT training on memory-mapped token shards: `python -m train` (see train/__main__.py).
 
-Nothing here imports Apache Beam: the trainer reads shards through `pipeline.shard_format` only.
+Nothing here imports Apache Beam: the trainer reads shards through `common.shard_format` only.
 """

@@ -11,8 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipeline.cli import RUN_ERROR, USAGE_ERROR, OneLineParser, existing_path, fail
+from common.cli import RUN_ERROR, USAGE_ERROR, OneLineParser, existing_path, fail, hide_benign_beam_warnings
 from train.config import TrainConfig
+
+hide_benign_beam_warnings()  # Beam comes in only when a tokenizer is read from a remote (gs://) path
 
 # Run as `python -m train`, this file is the module `__main__`; registering it under its package name too
 # lets train.finetune_cli import UsageError from here and have main() below catch it.
@@ -92,7 +94,7 @@ def run_train(argv: list[str]) -> int:
                         help="TOML file of config keys (default: the defaults below; with --resume: RUN/config.toml)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in RUN")
     args, extra = parser.parse_known_args(argv)
-    from pipeline.config_io import ConfigError
+    from common.config_io import ConfigError
     from train.config import load_config
     from train.loop import CONFIG_FILE
 
@@ -191,6 +193,11 @@ def run_export(argv: list[str]) -> int:
     try:
         try:
             export_hf(model, staging, tokenizer=tokenizer)
+            if tokenizer is not None:
+                from tokenizer.hf_export import hf_tokenizer_files
+
+                for name, content in hf_tokenizer_files(tokenizer).items():
+                    (staging / name).write_bytes(content)
         except HFExportError:
             raise
         except Exception as e:  # transformers and safetensors wrap a full disk in their own error types
@@ -210,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"sample": run_sample, "export": run_export, **AFTER_PRETRAINING}
     command = commands.get(argv[0]) if argv else None
     from model.hf_export import HFExportError
-    from pipeline.shard_format import ShardFormatError
+    from common.shard_format import ShardFormatError
     from train.checkpoint import CheckpointError
     from train.data import DataError
     from train.loop import TrainError
@@ -234,6 +241,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from pipeline.cli import exit_status
+    from common.cli import exit_status
 
     sys.exit(exit_status(main))

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from pipeline.cli import first_line
+from common.cli import first_line
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_FILE = "best.pt"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from common import config_io
+from common.config_io import ConfigError
 from model.gpt import PRESETS
-from pipeline import config_io
-from pipeline.config_io import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Memory-mapped batches of training windows read straight from token shards.
 
-Each split's shards are memory-mapped once (`pipeline.shard_format.Shard`); a batch copies only its own
+Each split's shards are memory-mapped once (`common.shard_format.Shard`); a batch copies only its own
 windows out of the page cache, so a corpus of any size costs the loader a few megabytes of RSS.
 
 A window is `block_size + 1` consecutive tokens of one shard, starting at a multiple of `block_size`:
@@ -23,7 +23,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from pipeline.shard_format import Shard, load_manifest, open_shards, sha256_of
+from common.shard_format import Shard, load_manifest, open_shards, sha256_of
 
 # Tokens scanned per numpy call when checking ids: bounded memory whatever the shard's size.
 _SCAN_CHUNK = 1 << 24

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from common.shard_format import load_manifest, open_shards
 from model.gpt import GPT
-from pipeline.shard_format import load_manifest, open_shards
 from train.data import DataError, WindowIndex
 
 

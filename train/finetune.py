@@ -23,11 +23,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from common.config_io import ConfigError
+from common.shard_format import sha256_of
 from model.gpt import GPT, GPTConfig, save_safetensors
 from model.hf_import import hf_weights_file, is_hf_folder, load_hf_gpt2
 from model.lora import LoRAError, adapter_state_dict, apply_lora, count_parameters, merge_lora, parse_targets
-from pipeline.config_io import ConfigError
-from pipeline.shard_format import sha256_of
 from train import checkpoint as ckpt
 from train.config import to_toml
 from train.loop import (CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOT_FILE, WarmupCosine, pick_device, pick_dtype,

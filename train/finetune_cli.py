@@ -6,7 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from pipeline.cli import existing_path
+from common.cli import existing_path
 from train.__main__ import UsageError, _Parser, existing_run, parse_overrides
 
 FINETUNE_KEYS_NOTE = "Config keys (--KEY VALUE, hyphens or underscores alike, or a TOML --config file; defaults shown):"
@@ -25,7 +25,7 @@ def _parser(prog: str, description: str, config_class=None) -> argparse.Argument
 
 
 def _load_finetune_config(config_class, args, extra: list[str]):
-    from pipeline.config_io import ConfigError, load
+    from common.config_io import ConfigError, load
     from train.loop import CONFIG_FILE
 
     config_path = args.config
@@ -151,7 +151,7 @@ def run_eval(argv: list[str]) -> int:
     import torch
 
     from model.hf_import import is_hf_folder, load_hf_gpt2
-    from pipeline.shard_format import load_manifest
+    from common.shard_format import load_manifest
     from train.evaluate import evaluate_shards
     from train.finetune import FinetuneError, find_tokenizer_dir, weights_file_of
     from train.loop import check_tokenizer

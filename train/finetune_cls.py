@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 from train.finetune import FinetuneConfig, FinetuneError, Task, read_records, require_fields, seeded_split
 
 EVAL_BATCH = 64

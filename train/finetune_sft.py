@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 from train.finetune import FinetuneConfig, FinetuneError, Task, read_records, require_fields, seeded_split
 
 RESPONSES_FILE = "responses.jsonl"

@@ -23,9 +23,9 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from common import config_io
+from common.shard_format import load_manifest
 from model.gpt import GPT, SPEED_SWITCHES, GPTConfig
-from pipeline import config_io
-from pipeline.shard_format import load_manifest
 from train import checkpoint as ckpt
 from train.config import TrainConfig, to_toml
 from train.data import TrainLoader, ValLoader

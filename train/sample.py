@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
+from common.cli import first_line
 from model.gpt import GPT, GPTConfig, load_safetensors
-from pipeline.cli import first_line
 from train import checkpoint as ckpt
 
 # Where a run keeps its own copy of the tokenizer its shards were made with.

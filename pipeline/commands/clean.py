@@ -8,23 +8,22 @@ import time
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import config_io, dry_run
-from pipeline.cli import USAGE_ERROR, existing_path, fail, parse_key_values
+from common import config_io
+from common.cli import USAGE_ERROR, existing_path, fail, parse_key_values
+from common.fileio import (COMPLETE_MARKER, SHARD_GLOB, atomic_write, delete_if_exists, delete_unlisted, join,
+                           mark_complete, output_dir_problem, read_bytes, remove_temporary_files, shard_name)
+from pipeline import dry_run
 from pipeline.config import STAGES, CleanConfig, load_clean_config
-from pipeline.report import write_report
-from pipeline.fileio import (COMPLETE_MARKER, atomic_write, delete_if_exists, delete_unlisted, join, mark_complete,
-                             output_dir_problem, read_bytes, remove_temporary_files)
 from pipeline.progress import ProgressDisplay, RunProgress, announce_job
-from pipeline.runner import (in_one_process, is_local, make_pipeline, refuse_local_paths, unknown_beam_flags,
-                             with_local_workers)
+from pipeline.report import write_report
 from pipeline.resume import plan_fingerprint
 from pipeline.run_metrics import RUN_TIMING, beam_metrics, timing
+from pipeline.runner import (in_one_process, is_local, make_pipeline, refuse_local_paths, unknown_beam_flags,
+                             with_local_workers)
 from pipeline.sources import SourceError, expand_sources
 from pipeline.sources.formats import is_url
 from pipeline.stages.journal import WorkFolder, find_done_units, record_plan
-from pipeline.stats import json_file_bytes
-from pipeline.stages.write import SHARD_GLOB, shard_name
-from pipeline.stats import describe_run
+from pipeline.stats import describe_run, json_file_bytes
 from pipeline.units import local_workers, plan_units
 
 PROG = "pipeline clean"

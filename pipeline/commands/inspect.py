@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cli import USAGE_ERROR, existing_path, fail
-from pipeline.shard_format import Shard, ShardFormatError, load_manifest, locate_document
+from common.cli import USAGE_ERROR, existing_path, fail
+from common.shard_format import Shard, ShardFormatError, load_manifest, locate_document
 
 PROG = "pipeline inspect"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import existing_path, fail
-from pipeline.fileio import atomic_write, join
+from common.cli import existing_path, fail
+from common.fileio import atomic_write, join
 from pipeline.report import ReportError, load_stats, render_comparison, write_report
 
 PROG = "pipeline report"

@@ -8,14 +8,15 @@ import time
 
 import apache_beam as beam
 
+from common.cli import USAGE_ERROR, existing_path, fail
+from common.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
+                           remove_temporary_files)
+from common.shard_format import MANIFEST_NAME, SPLITS
 from pipeline import dry_run
-from pipeline.cli import USAGE_ERROR, existing_path, fail
-from pipeline.fileio import (delete_if_exists, delete_unlisted, ensure_dir, join, output_dir_problem, read_bytes,
-                             remove_temporary_files)
+from pipeline.config import TokenizeConfig
 from pipeline.progress import LINE_EVERY_S, ProgressDisplay, RunProgress, announce_job, count_progress
 from pipeline.runner import is_local, make_pipeline, refuse_local_paths, unknown_beam_flags
-from pipeline.shard_format import MANIFEST_NAME, SPLITS
-from pipeline.stages.tokenize import TokenizeConfig, TokenizerIdentity, TokenizeToShards
+from pipeline.stages.tokenize import TokenizerIdentity, TokenizeToShards
 from tokenizer import Tokenizer, TokenizerError
 from tokenizer.corpus import InputError, cleaned_files, cleaned_pattern
 

@@ -22,10 +22,10 @@ from typing import Iterator
 from apache_beam.io.filesystems import FileSystems
 from tqdm import tqdm
 
-from pipeline.cli import RUN_ERROR, existing_path, fail, first_line
-from pipeline.fileio import atomic_write, join
-from pipeline.stages.write import SHARD_GLOB
-from pipeline.text.extract import ExtractConfig, extract_text
+from common.cli import RUN_ERROR, existing_path, fail, first_line
+from common.fileio import SHARD_GLOB, atomic_write, join
+from pipeline.config import ExtractConfig
+from pipeline.text.extract import extract_text
 from pipeline.text.normalize import normalize_text
 from pipeline.text.quality_model import NoExamplesError, TrainingOptions, train_classifier
 from tokenizer.corpus import InputError, check_complete, is_cleaned_part

@@ -5,8 +5,8 @@ import argparse
 
 from tqdm import tqdm
 
-from pipeline.cli import existing_path, fail
-from pipeline.shard_format import ShardFormatError, load_manifest, verify_shard_dir
+from common.cli import existing_path, fail
+from common.shard_format import ShardFormatError, load_manifest, verify_shard_dir
 
 PROG = "pipeline verify"
 

@@ -4,8 +4,7 @@
 source, yielding `(KEPT, document)` and `(REJECTED, rejection record)` pairs (tags from
 `pipeline.stages.routing`).
 """
-from pipeline.sources.config import ReadConfig
 from pipeline.sources.expand import SourceError, expand_sources
 from pipeline.sources.read import read_source
 
-__all__ = ["ReadConfig", "SourceError", "expand_sources", "read_source"]
+__all__ = ["SourceError", "expand_sources", "read_source"]

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from typing import BinaryIO
 
-from pipeline.sources.config import ReadConfig
+from pipeline.config import ReadConfig
 
 _USER_AGENT = "webcorpus-gpt/0.1 (+https://github.com/; corpus pipeline)"
 _log = logging.getLogger(__name__)

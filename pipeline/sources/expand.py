@@ -21,8 +21,8 @@ import tempfile
 
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.cli import first_line
-from pipeline.sources.config import ReadConfig
+from common.cli import first_line
+from pipeline.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
 from pipeline.sources.formats import (DATASET_MARKERS, decompressed, format_from_name, is_dataset_dir, is_url,
                                       open_raw)

@@ -11,8 +11,8 @@ import os
 import tempfile
 from typing import Iterator
 
+from pipeline.config import ReadConfig
 from pipeline.document import rejection
-from pipeline.sources.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
 from pipeline.sources.formats import (HTML, JSON, JSONL, PARQUET, TXT, WARC, ReadError, decompressed,
                                       format_from_content, format_from_name, is_dataset_dir, is_url, open_raw,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO, Iterable, Iterator
 
+from pipeline.config import ReadConfig
 from pipeline.document import rejection
 from pipeline.sources.charset import UndecodableError, charset_from_meta, decode_bytes
-from pipeline.sources.config import ReadConfig
 from pipeline.sources.formats import JSON_LEAD, ReadError, is_url
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.normalize import replace_surrogates

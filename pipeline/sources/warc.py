@@ -29,10 +29,10 @@ from typing import BinaryIO, Iterator
 import brotli
 from fastwarc.warc import ArchiveIterator
 
+from pipeline.config import ReadConfig
 from pipeline.document import rejection
 from pipeline.sources.charset import (UndecodableError, charset_from_content_type, charset_from_meta,
                                       decode_bytes)
-from pipeline.sources.config import ReadConfig
 from pipeline.stages.routing import KEPT, REJECTED
 
 STAGE = "read"

@@ -41,13 +41,14 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from pipeline.config import DedupConfig
 from pipeline.document import TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
-from pipeline.stages.spill import ReadsSpill
 from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
 from pipeline.text.lsh import band_keys
-from pipeline.text.minhash import DedupConfig, MinHasher, check_config, shingles_of
+from pipeline.text.minhash import MinHasher, check_config, shingles_of
 from pipeline.text.shingles import content_hash, jaccard
 
 STAGE = "dedup"

@@ -4,9 +4,10 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.config import ExtractConfig
 from pipeline.document import rejection
 from pipeline.stages.routing import KEPT, REJECTED
-from pipeline.text.extract import ExtractConfig, document_text
+from pipeline.text.extract import document_text
 from pipeline.text.verdict import Verdict
 
 STAGE = "extract"

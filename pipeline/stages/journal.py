@@ -25,8 +25,8 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from common.fileio import atomic_write, ensure_dir, join, read_bytes
 from pipeline.document import TRAIL
-from pipeline.fileio import atomic_write, ensure_dir, join, read_bytes
 from pipeline.resume import frame, frames, unit_is_done, unit_key
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stats import document_bytes

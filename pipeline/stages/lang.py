@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import functools
 
+from pipeline.config import LangConfig
 from pipeline.stages.routing import JudgeStage
-from pipeline.text.lang import LangConfig, LanguageJudge
+from pipeline.text.lang import LanguageJudge
 
 
 class LanguageFilter(JudgeStage):

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import functools
 
+from pipeline.config import QualityConfig
 from pipeline.stages.routing import JudgeStage
-from pipeline.text.quality import QualityConfig, QualityJudge
+from pipeline.text.quality import QualityJudge
 
 
 class QualityFilter(JudgeStage):

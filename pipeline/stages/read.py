@@ -4,10 +4,10 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipeline.config import ReadConfig
 from pipeline.document import TRAIL, rejection
 from pipeline.progress import FILES, INPUT_BYTES, ProgressWriter, RunProgress, docs_key
 from pipeline.resume import unit_key
-from pipeline.sources.config import ReadConfig
 from pipeline.stages.journal import mark_unit_done, start_unit
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.unique_ids import DUPLICATE_ID, DuplicateIds

@@ -21,8 +21,8 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from common.fileio import ensure_dir, join
 from pipeline.document import HTML_REF, TEXT_REF
-from pipeline.fileio import ensure_dir, join
 
 _ENCODING = ("utf-8", "surrogatepass")  # lone surrogates from JSON inputs survive the round trip
 SPILLED = {"text": TEXT_REF, "html": HTML_REF}   # field -> the field that says where it waits

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import apache_beam as beam
 
+from common.fileio import atomic_write, join
 from pipeline import stats as tally
-from pipeline.fileio import atomic_write, join
 
 DOWNLOAD_FAILED = "download_failed"
 

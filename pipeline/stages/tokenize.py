@@ -1,4 +1,4 @@
-"""The tokenize stage: cleaned documents in, token shards and manifest.json out (format: pipeline.shard_format).
+"""The tokenize stage: cleaned documents in, token shards and manifest.json out (format: common.shard_format).
 
 Where a document goes depends on its id alone, never on the runner or on arrival order:
   - train or val: a seeded hash of the id against `val_fraction` (the document with the smallest
@@ -19,28 +19,12 @@ from dataclasses import asdict, dataclass
 import apache_beam as beam
 import numpy as np
 
-from pipeline.fileio import atomic_create, atomic_write, join, read_bytes
-from pipeline.hashing import stable_hash, unit_interval
-from pipeline.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
-                                   token_dtype, write_shard)
+from common.fileio import atomic_create, atomic_write, join, read_bytes
+from common.hashing import stable_hash, unit_interval
+from common.shard_format import (MANIFEST_NAME, build_manifest, manifest_bytes, manifest_entry, shard_stem,
+                                 token_dtype, write_shard)
+from pipeline.config import TokenizeConfig
 from tokenizer.corpus import parse_document
-
-
-@dataclass
-class TokenizeConfig:
-    val_fraction: float = 0.005        # share of documents in the val split
-    num_shards: int | None = None      # train shards; None sizes them by shard_tokens
-    shard_tokens: int = 50_000_000     # target tokens per shard when num_shards is not given
-    batch_size: int = 512              # documents per SentencePiece call
-    seed: int = 0
-
-    def validate(self) -> None:
-        if not 0 <= self.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        if self.num_shards is not None and self.num_shards < 1:
-            raise ValueError(f"--num-shards must be at least 1, got {self.num_shards}")
-        if self.shard_tokens < 1 or self.batch_size < 1:
-            raise ValueError("--shard-tokens and --batch-size must be positive")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import json
 import apache_beam as beam
 import xxhash
 
-from pipeline.sources.config import ReadConfig
+from pipeline.config import ReadConfig
 from pipeline.sources.formats import is_url
 from pipeline.stages.routing import KEPT
 from pipeline.units import Unit, unit_records

@@ -6,16 +6,9 @@ import json
 
 import apache_beam as beam
 
-from pipeline.fileio import atomic_gzip_create, jsonl_line
-from pipeline.hashing import bucket
+from common.fileio import atomic_gzip_create, jsonl_line, shard_name
+from common.hashing import bucket
 from pipeline.stages.spill import SpillReader
-
-
-SHARD_GLOB = "part-*.jsonl.gz"
-
-
-def shard_name(index: int) -> str:
-    return f"part-{index:05d}.jsonl.gz"
 
 
 def _record_order(record: dict) -> tuple[str, str]:

@@ -16,42 +16,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from pipeline.config import ExtractConfig
 from pipeline.text.normalize import normalize_text
 from pipeline.text.quality import TERMINAL_PUNCTUATION
 from pipeline.text.verdict import Decision, Verdict, drop, keep
 from pipeline.text.words import split_words
-
-
-@dataclass
-class ExtractConfig:
-    # resiliparse with strip_boilerplate: the most known text per second of CPU on bench/labelled.py;
-    # trafilatura keeps less template text but is ~8x slower (BENCHMARKS.md, "Choosing the extractor").
-    extractor: Literal["trafilatura", "resiliparse"] = "resiliparse"
-    include_tables: bool = True
-    include_comments: bool = False            # reader comments under articles
-    # trafilatura: "precision" drops borderline blocks, "recall" keeps them.
-    favor: Literal["balanced", "precision", "recall"] = "balanced"
-    # trafilatura: skip its readability/jusText fallbacks, tried when the main pass finds under 250
-    # characters (2.4x the throughput on tests/data pages, 0.1% less text).
-    fast: bool = True
-    # resiliparse: keep only blocks its main-content heuristics accept.
-    main_content: bool = True
-    # resiliparse: remove template lines left in its text (see `strip_boilerplate_lines`).
-    strip_boilerplate: bool = True
-    # Lines of fewer words than this, without terminal punctuation, count as navigation.
-    nav_line_max_words: int = 10
-    # Documents whose text (after extraction and normalization) is shorter are dropped ("extract_empty").
-    min_chars: int = 1
-    # Larger pages are dropped unextracted ("html_too_large"): extractors take superlinear time on them.
-    # A page dropped by this stage keeps its HTML in rejected/, cut at this size (flagged `html_truncated`).
-    max_html_chars: int = 4_000_000
-    # trafilatura's time grows with the number of tags (990,000 <br> took about a minute; ordinary
-    # pages hold under 10,000): pages with more tags than this are extracted by resiliparse, which
-    # reads them in well under a second.
-    max_trafilatura_tags: int = 100_000
 
 
 def document_text(doc: dict[str, Any], config: ExtractConfig) -> tuple[str, Verdict]:

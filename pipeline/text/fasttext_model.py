@@ -13,7 +13,7 @@ from pathlib import Path
 
 import fasttext
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
 
 
 class ModelLoadError(ConfigError):

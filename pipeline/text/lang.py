@@ -8,10 +8,10 @@ wanted language below the threshold) or "lang_no_text" (nothing to identify).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
+from pipeline.config import LangConfig
 from pipeline.text.fasttext_model import fasttext_line, load_fasttext_model
 from pipeline.text.verdict import Decision, Verdict, drop, keep
 
@@ -20,13 +20,6 @@ BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "resources" / "lid.176.
 # Label of a document with no text at all: ISO 639-2 "undetermined".
 UNDETERMINED = "und"
 _LABEL_PREFIX = "__label__"
-
-
-@dataclass
-class LangConfig:
-    langs: list[str] = field(default_factory=lambda: ["en"])  # ISO 639-1 codes as lid.176 gives them, or ["all"]
-    threshold: float = 0.65  # a wanted language is kept when its top label scores above this
-    model: str = ""  # a fastText language-ID model (local path or gs://...); empty: the bundled lid.176.ftz
 
 
 def wanted_languages(config: LangConfig) -> frozenset[str] | None:

@@ -1,4 +1,4 @@
-"""MinHash signatures and the configuration of the dedup stage.
+"""MinHash signatures, and the check of the dedup stage's configuration (`DedupConfig`, in pipeline/config.py).
 
 Permutations are Dietzfelbinger's multiply-add-shift family ("Universal hashing and k-wise
 independent functions via integer multiplication and division", STACS 1996):
@@ -14,12 +14,10 @@ good as datasketch's on real text.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
+from pipeline.config import DedupConfig
 from pipeline.text.lsh import optimal_bands_rows
 from pipeline.text.shingles import shingle_hashes
 
@@ -28,36 +26,6 @@ _HALF = _U64(32)
 # Largest (permutations x shingles) block of uint64 values computed at once (8 MiB): a typical
 # page is one block; a book-length document is done a few permutations at a time.
 SCRATCH_VALUES = 1 << 20
-
-
-@dataclass
-class DedupConfig:
-    exact: bool = True                 # drop byte-identical texts (outer whitespace ignored)
-    near: bool = True                  # drop MinHash near-duplicates
-    shingle_kind: Literal["word", "char"] = "word"  # "word" still uses characters for zh/ja/th/... and space-poor text
-    shingle_size: int = 5              # words per shingle
-    char_shingle_size: int = 5         # characters per shingle
-    min_space_ratio: float = 0.05      # below this share of spaces a text is shingled by characters
-    num_perm: int = 128                # MinHash permutations
-    seed: int = 1                      # seed of the permutation parameters
-    threshold: float = 0.8             # Jaccard similarity at or above which two documents are duplicates
-    bands: int | None = None           # LSH bands; None: chosen from threshold and num_perm
-    rows: int | None = None            # LSH rows per band; None: chosen with bands
-    # Weight of false positives in the LSH band/row choice (false negatives weigh 1 minus it).
-    # None: 0.05 when verify_jaccard is on, since a false candidate then costs one exact check
-    # while a missed pair is a duplicate kept; 0.5 (datasketch's default) when it is off.
-    false_positive_weight: float | None = None
-    verify_jaccard: bool = True        # confirm each LSH candidate pair by the true Jaccard of its shingle sets
-    all_pairs_bucket_limit: int = 100  # larger LSH buckets are checked as a star plus a chain, not all pairs
-    # Connected-components rounds before the stage fails; a chain of 10^5 documents in id order needs 18.
-    max_cc_rounds: int = 20
-    keep: Literal["lowest_id", "highest_score"] = "lowest_id"  # which document of a duplicate cluster survives
-    score_field: str = "quality_model_score"  # field read by keep = "highest_score" (higher is better)
-    # C4-style line dedup, run on the documents the duplicate steps keep: a line found in at least
-    # line_dedup_min_docs of them stays only in the first (lowest id); a document left without
-    # text is rejected as "line_dedup_empty" (one that duplicates name as their keeper stays whole).
-    line_dedup: bool = False
-    line_dedup_min_docs: int = 2
 
 
 def check_config(config: DedupConfig) -> tuple[int, int]:

@@ -22,15 +22,15 @@ than a set share of the lines (10% by default) are dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterable
 
 import numpy as np
 
-from pipeline.config_io import ConfigError
+from common.config_io import ConfigError
+from pipeline.config import C4Config, FineWebConfig, GopherQualityConfig, GopherRepetitionConfig, QualityConfig
 from pipeline.text.fasttext_model import load_fasttext_model
-from pipeline.text.quality_model import QualityModelConfig, check_classifier, positive_probability
+from pipeline.text.quality_model import check_classifier, positive_probability
 from pipeline.text.verdict import Check, Decision, Verdict, above, below, first_failure
 from pipeline.text.words import split_words, tokens_per_word, writes_spaces
 
@@ -61,74 +61,6 @@ STOP_WORDS = {
     "nl": frozenset({"de", "het", "een", "en", "van", "is", "dat", "op", "te", "niet"}),
     "ru": frozenset({"и", "в", "не", "на", "что", "с", "как", "по", "это", "он"}),
 }
-
-
-@dataclass
-class GopherRepetitionConfig:
-    enabled: bool = True
-    max_dup_line_frac: float = 0.30
-    max_dup_para_frac: float = 0.30
-    max_dup_line_char_frac: float = 0.20
-    max_dup_para_char_frac: float = 0.20
-    max_top_2gram_char_frac: float = 0.20
-    max_top_3gram_char_frac: float = 0.18
-    max_top_4gram_char_frac: float = 0.16
-    max_dup_5gram_char_frac: float = 0.15
-    max_dup_6gram_char_frac: float = 0.14
-    max_dup_7gram_char_frac: float = 0.13
-    max_dup_8gram_char_frac: float = 0.12
-    max_dup_9gram_char_frac: float = 0.11
-    max_dup_10gram_char_frac: float = 0.10
-
-
-@dataclass
-class GopherQualityConfig:
-    enabled: bool = True
-    min_words: int = 50
-    max_words: int = 100_000
-    min_mean_word_length: float = 3.0
-    max_mean_word_length: float = 10.0
-    max_hash_word_ratio: float = 0.1
-    max_ellipsis_word_ratio: float = 0.1
-    max_bullet_line_frac: float = 0.9
-    max_ellipsis_line_frac: float = 0.3
-    min_alpha_word_frac: float = 0.8
-    min_stop_words: int = 2
-
-
-@dataclass
-class C4Config:
-    enabled: bool = True
-    min_words_per_line: int = 5  # C4 keeps only lines of at least this many words ...
-    min_sentences: int = 3  # ... ending in terminal punctuation, and needs this many sentences in them
-    lorem_ipsum: bool = True  # drop pages containing "lorem ipsum"
-    curly_bracket: bool = True  # drop pages containing "{" (code, templates)
-    max_javascript_line_frac: float = 0.1
-    max_policy_line_frac: float = 0.1
-    bad_words_file: str = ""  # one word or phrase a line (e.g. LDNOOBW); empty: no bad-words rule
-
-
-@dataclass
-class FineWebConfig:
-    enabled: bool = True
-    min_terminal_punct_line_frac: float = 0.12
-    max_short_line_frac: float = 0.67
-    short_line_length: int = 30  # a line of at most this many characters is short
-    max_dup_line_char_frac: float = 0.01
-    max_newline_word_ratio: float = 0.3  # newlines per word; lists of short items score high
-    # FineWeb's own pipeline runs its line rules after a C4 pass that removes lines of fewer than this
-    # many words and javascript/policy lines (but keeps lines without terminal punctuation).
-    c4_trim_min_words: int = 3
-
-
-@dataclass
-class QualityConfig:
-    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
-    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
-    c4: C4Config = field(default_factory=C4Config)
-    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
-    model: QualityModelConfig = field(default_factory=QualityModelConfig)
-    disabled_rules: list[str] = field(default_factory=list)  # reasons (e.g. "c4_curly_bracket") never applied
 
 
 class Measurements:

@@ -27,12 +27,6 @@ class NoExamplesError(ValueError):
 
 
 @dataclass
-class QualityModelConfig:
-    model: str = ""  # a classifier saved by `python -m pipeline train-quality`; empty: no model score
-    threshold: float = 0.5  # documents whose positive-label probability is below this are dropped
-
-
-@dataclass
 class TrainingOptions:
     epochs: int = 10
     lr: float = 0.5

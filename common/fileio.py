@@ -1,7 +1,7 @@
 """File output through Beam FileSystems (local disk, gs://, ...), always atomic.
 
 Beam FileSystems is imported lazily-cheap (it does not start a pipeline), so Beam-free callers
-should not use this module; it serves the pipeline commands and stages.
+should not use this module; it serves the pipeline and the tokenizer (never the model or the trainer).
 """
 from __future__ import annotations
 
@@ -89,6 +89,14 @@ def delete_if_exists(paths: list[str]) -> None:
     for path in paths:
         if FileSystems.exists(path):
             FileSystems.delete([path])
+
+
+# The JSONL shards of cleaned/ and rejected/: written by pipeline.stages.write, read by the tokenizer.
+SHARD_GLOB = "part-*.jsonl.gz"
+
+
+def shard_name(index: int) -> str:
+    return f"part-{index:05d}.jsonl.gz"
 
 
 # Written last into a finished output directory, as Hadoop and Beam jobs do; a reader that finds

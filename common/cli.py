@@ -6,6 +6,7 @@ arguments (as argparse does), 1 for everything that went wrong while working.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import textwrap
@@ -97,6 +98,22 @@ def fail(prog: str, message: str, code: int = RUN_ERROR) -> int:
     summary = lines[-1] if lines[0].startswith("Traceback") or lines[0].endswith("Traceback (most recent call last):") else lines[0]
     print(f"{command_name(prog)}: error: {summary}", file=sys.stderr)
     return code
+
+
+class _DropBenignBeamImportWarning(logging.Filter):
+    # Beam logs "apitools not found ..." on the root logger whenever its GCP extra is absent, which
+    # is the normal local set-up; it would otherwise precede every one-line error our commands print.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("apitools not found")
+
+
+def hide_benign_beam_warnings() -> None:
+    """Called by each command's `__main__` module as it starts, before anything there imports Beam (never
+    by a package's `__init__`, so importing a package changes no logging): keeps Beam's import-time noise
+    off the stderr that our one-line errors go to."""
+    root = logging.getLogger()
+    if not any(isinstance(existing, _DropBenignBeamImportWarning) for existing in root.filters):
+        root.addFilter(_DropBenignBeamImportWarning())
 
 
 def exit_status(main: Callable[[], int]) -> int:
