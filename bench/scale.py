@@ -8,7 +8,9 @@ given) serve as templates, and the text of
 every `<p>` is replaced by paragraphs drawn from real text corpora (English web and news texts,
 and for one page in five the Universal Declaration in another language), so that every page is
 unique and dedup has real work, not a corpus of exact repeats. Inputs are written once under
-`--out` (not the repository) as WARC.gz files of at most 512 MB, like Common Crawl's.
+`--out` (not the repository) as WARC.gz files of at most 512 MB, like Common Crawl's. With `--wet`
+the same pages become WET.gz conversion records of their visible text, as Common Crawl's WET files
+hold them (for sizing runs that start from WET).
 
 It then runs the real command line and polls /proc for the resident memory of the whole process
 tree (the runner and its worker processes), reporting the peak of their sum and of the largest
@@ -102,10 +104,24 @@ def _record(body: bytes, number: int) -> bytes:
     return member.getvalue()
 
 
+def _wet_record(body: bytes, number: int) -> bytes:
+    """The page as Common Crawl's WET has it: a conversion record of all its visible text."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    text = extract_plain_text(body.decode("utf-8"), main_content=False).encode("utf-8")
+    headers = (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{uuid.UUID(int=number)}>\r\n"
+               f"WARC-Target-URI: https://example.org/page/{number}\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
+               f"Content-Type: text/plain\r\nContent-Length: {len(text)}\r\n\r\n")
+    member = io.BytesIO()
+    with gzip.GzipFile(fileobj=member, mode="wb", mtime=0) as f:
+        f.write(headers.encode() + text + b"\r\n\r\n")
+    return member.getvalue()
+
+
 def build(target: int, folder: Path, seed: int = 0, file_bytes: int = FILE_LIMIT,
-          extra_html: Path | None = None) -> tuple[list[Path], int]:
-    """WARC.gz files of about `file_bytes` each under `folder`, totalling at least `target` bytes;
-    reused when already built."""
+          extra_html: Path | None = None, wet: bool = False) -> tuple[list[Path], int]:
+    """WARC.gz files (WET.gz with `wet`) of about `file_bytes` each under `folder`, totalling at least
+    `target` bytes; reused when already built."""
     manifest = folder / "manifest.json"
     if manifest.exists():
         done = json.loads(manifest.read_text())
@@ -115,11 +131,11 @@ def build(target: int, folder: Path, seed: int = 0, file_bytes: int = FILE_LIMIT
     rng = random.Random(seed)
     files, pages, total = [], 0, 0
     while total < target:
-        path = folder / f"scale-{len(files):05d}.warc.gz"
+        path = folder / f"scale-{len(files):05d}.{'warc.wet' if wet else 'warc'}.gz"
         written = 0
         with open(path, "wb") as out:
             while written < file_bytes and total + written < target:
-                record = _record(_page(rng, templates, pools), pages)
+                record = (_wet_record if wet else _record)(_page(rng, templates, pools), pages)
                 out.write(record)
                 written += len(record)
                 pages += 1
@@ -183,14 +199,18 @@ def main() -> int:
     parser.add_argument("--workers", type=int, help="--workers for clean (default: the command's own default)")
     parser.add_argument("--label", default="", help="name of this configuration in the results")
     parser.add_argument("--extra-html", type=Path, help="a folder of more real HTML pages to use as templates")
+    parser.add_argument("--wet", action="store_true", help="WET.gz inputs (the pages' visible text, as Common "
+                        "Crawl's WET files hold it) instead of WARC.gz")
     args = parser.parse_args()
-    print("| input | WARC.gz MB | pages | wall s | docs/s | peak RSS, all processes GB | largest process GB |")
+    kind = "wet" if args.wet else "warc"
+    print(f"| input | {kind.upper()}.gz MB | pages | wall s | docs/s | peak RSS, all processes GB | largest process GB |")
     print("|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
-        files, pages = build(parse_size(size), args.out / f"input-{size}", extra_html=args.extra_html)
-        result = measure(args.repo.resolve(), files, args.out / f"output-{size}", args.workers)
+        name = size if kind == "warc" else f"{kind}-{size}"
+        files, pages = build(parse_size(size), args.out / f"input-{name}", extra_html=args.extra_html, wet=args.wet)
+        result = measure(args.repo.resolve(), files, args.out / f"output-{name}", args.workers)
         megabytes = sum(f.stat().st_size for f in files) / 1024**2
-        result.update(size=size, warc_mb=round(megabytes), pages=pages, label=args.label,
+        result.update(size=size, kind=kind, warc_mb=round(megabytes), pages=pages, label=args.label,
                       workers=args.workers, repo=str(args.repo))
         with open(args.out / "results.jsonl", "a") as f:
             f.write(json.dumps(result) + "\n")
