@@ -194,7 +194,7 @@ def _profile_steps(files: list[Path], config) -> tuple[list[tuple[str, int, floa
     from apache_beam import Create
 
     from pipeline.document import rejection
-    from common.fileio import gzip_bytes, jsonl_bytes
+    from common.fileio import atomic_gzip_create, jsonl_line
     from pipeline.runner import make_pipeline
     from pipeline.sources.read import read_source
     from pipeline.stages.dedup import Deduplicate, _AddFingerprint
@@ -248,7 +248,9 @@ def _profile_steps(files: list[Path], config) -> tuple[list[tuple[str, int, floa
 
     records = texts + dropped
     started = time.perf_counter()
-    gzip_bytes(b"".join(jsonl_bytes([record]) for record in records))
+    with tempfile.TemporaryDirectory() as folder, atomic_gzip_create(os.path.join(folder, "part.jsonl.gz")) as shard:
+        for record in records:
+            shard.write(jsonl_line(record))
     rows.append(("write (JSON lines, gzip; cleaned and rejected)", len(records), time.perf_counter() - started))
     return rows, len(read)
 
