@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from pipeline.config import ReadConfig, WorkConfig
+from pipeline.progress import input_size
 from pipeline.sources.formats import is_url
 from pipeline.sources.read import read_source
 
@@ -41,16 +42,9 @@ def local_workers(config: WorkConfig, sources: list[str]) -> int:
 def local_input_bytes(sources: list[str]) -> int | None:
     """Total size of `sources` on this machine's disk, or None when any is elsewhere (its size is not
     fetched: a dry run stays offline)."""
-    total = 0
-    for source in sources:
-        if "://" in source:
-            return None
-        if os.path.isdir(source):   # a datasets.save_to_disk folder
-            total += sum(os.path.getsize(os.path.join(folder, name))
-                         for folder, _, names in os.walk(source) for name in names)
-        elif os.path.exists(source):   # a vanished file is the reader's to report, not this estimate's
-            total += os.path.getsize(source)
-    return total
+    if any("://" in source for source in sources):
+        return None
+    return sum(input_size(source) for source in sources)
 
 
 def usable_cores() -> int:
