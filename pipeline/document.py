@@ -12,6 +12,10 @@ A document is a plain, JSON-serialisable dict (Beam pickles it cheaply and it is
                     extract stage replaces it with `text`)
     text_ref  tuple where the text waits on disk instead, (spill file, offset, length), once a record
                     has left the filter stages (`pipeline.stages.spill`); the writer puts `text` back
+    journal_ref tuple where the rest of a replayed record waits, (journal file, offset, length): a
+                    record replayed from its unit's journal crosses the shuffles with only the fields
+                    later steps read (`pipeline.stages.journal.REPLAYED_FIELDS`); the writer puts the
+                    rest back (`pipeline.stages.spill.SpillReader.restore`)
     lang, lang_score          set by the language stage
     trail     tuple (unit key, ((stage, bytes), ...)) while a record is inside its work unit's chain: the
                     unit it was read from and its size as it left each stage it passed (`pipeline.stats`
@@ -30,7 +34,15 @@ from typing import Any
 PROVENANCE_FIELDS = ("id", "source", "url")
 TEXT_REF = "text_ref"
 HTML_REF = "html_ref"   # where a rejected page's HTML waits on disk (pipeline.stages.spill)
+JOURNAL_REF = "journal_ref"
 TRAIL = "trail"
+# Added by the dedup stage's `Fingerprint` while the text is at hand, removed again by `Deduplicate`:
+# (content hash, LSH band keys, rank in a duplicate cluster).
+FINGERPRINT = "dedup_fingerprint"
+# What the steps after a unit's journal read of a record: the counts (`pipeline.stages.summarize`),
+# rejection records, dedup and the writers. A replayed record carries only these (and JOURNAL_REF).
+REPLAYED_FIELDS = frozenset({*PROVENANCE_FIELDS, "stage", "reason", "lang", "error", "text", "html",
+                             TEXT_REF, HTML_REF, FINGERPRINT})
 
 
 def rejection(doc: dict[str, Any], stage: str, reason: str, **extra: Any) -> dict[str, Any]:

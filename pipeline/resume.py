@@ -53,9 +53,11 @@ def frame(payload: bytes) -> bytes:
     return _FRAME_LENGTH.pack(len(payload)) + payload
 
 
-def frames(stream: BinaryIO) -> Iterator[bytes]:
-    """The payloads of the complete entries in `stream`; an entry cut short (a write the kill
-    interrupted) ends it, as nothing after it can have been written."""
+def frames(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(offset, payload) of the complete entries in `stream`, the offset being where the payload
+    starts; an entry cut short (a write the kill interrupted) ends it, as nothing after it can
+    have been written."""
+    offset = 0
     while True:
         header = stream.read(_FRAME_LENGTH.size)
         if len(header) < _FRAME_LENGTH.size:
@@ -64,4 +66,6 @@ def frames(stream: BinaryIO) -> Iterator[bytes]:
         payload = stream.read(length)
         if len(payload) < length:
             return
-        yield payload
+        offset += _FRAME_LENGTH.size
+        yield offset, payload
+        offset += length

@@ -9,9 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.util import assert_that, equal_to
 
+from pipeline.document import FINGERPRINT, JOURNAL_REF, REPLAYED_FIELDS, TEXT_REF, TRAIL
 from pipeline.resume import frame, frames, plan_fingerprint, unit_is_done, unit_key
+from pipeline.stages.journal import JournalUnits
+from pipeline.stages.spill import SpillReader
 from pipeline.units import Unit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,12 +51,48 @@ def test_a_unit_is_done_only_when_its_journal_holds_what_its_marker_counts():
 
 def test_a_journal_entry_cut_short_ends_the_journal():
     whole = frame(b"first") + frame(b"") + frame(b"third")
-    assert list(frames(io.BytesIO(whole))) == [b"first", b"", b"third"]
-    assert list(frames(io.BytesIO(whole[:-1]))) == [b"first", b""]
+    assert list(frames(io.BytesIO(whole))) == [(8, b"first"), (21, b""), (29, b"third")]
+    assert [payload for _, payload in frames(io.BytesIO(whole[:-1]))] == [b"first", b""]
     assert list(frames(io.BytesIO(whole[:3]))) == []
+    assert all(whole[offset:offset + len(payload)] == payload for offset, payload in frames(io.BytesIO(whole)))
 
 
 # A real run killed part-way: several small inputs, one unit each, read one after another (--workers 1).
+
+def test_replayed_records_carry_only_what_later_steps_read_and_are_restored_whole(tmp_path):
+    # Between the journal and the writers, FnApiRunner holds every record of the corpus in memory;
+    # there a record is its routing fields and a reference, not its ~40 quality signals.
+    work = str(tmp_path / ".work")
+    unit = Unit("in.jsonl", 0, 1)
+    (tmp_path / "spill.txt").write_bytes("ünï".encode())
+    signals = {f"signal_{i}": i / 7 for i in range(40)}
+    kept = {"id": "a", "source": "in.jsonl", "url": "https://a", "lang": "en", "date": "2024-01-01",
+            TEXT_REF: (str(tmp_path / "spill.txt"), 0, 5), FINGERPRINT: ("hash", [b"band"], 0.0), **signals}
+    rejected = {"id": "b", "source": "in.jsonl", "url": None, "stage": "quality", "reason": "too_short",
+                "lang": "en", "decision": {"signal": "words", "value": 3}, "text": "short"}
+    trail = {TRAIL: (unit_key(unit), (("read", 5),))}
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        streams = (p | "Kept" >> beam.Create([{**kept, **trail}]), p | "Rejected" >> beam.Create([{**rejected, **trail}]))
+        streams | JournalUnits(work)
+
+    def restored(record):
+        with SpillReader() as reader:   # the dedup stage drops the fingerprint; it must not come back
+            return reader.restore({key: value for key, value in record.items() if key != FINGERPRINT})
+
+    with beam.Pipeline(runner=FnApiRunner()) as p:
+        nothing = (p | "NoKept" >> beam.Create([]), p | "NoRejected" >> beam.Create([]))
+        replayed_kept, replayed_rejected, passes = nothing | JournalUnits(work, [unit])
+        assert_that(replayed_kept | "KeptFields" >> beam.Map(sorted), equal_to(
+            [sorted({"id", "source", "url", "lang", TEXT_REF, FINGERPRINT, JOURNAL_REF})]), label="KeptCompact")
+        assert_that(replayed_rejected | "RejectedFields" >> beam.Map(sorted), equal_to(
+            [sorted({*rejected} & REPLAYED_FIELDS | {JOURNAL_REF})]), label="RejectedCompact")
+        whole_kept = {key: value for key, value in kept.items() if key not in (TEXT_REF, FINGERPRINT)}
+        assert_that(replayed_kept | "RestoreKept" >> beam.Map(restored), equal_to([{**whole_kept, "text": "ünï"}]),
+                    label="KeptWhole")
+        assert_that(replayed_rejected | "RestoreRejected" >> beam.Map(restored), equal_to([rejected]),
+                    label="RejectedWhole")
+        assert_that(passes, equal_to([("read", 5)] * 2), label="Passes")
+
 
 def _inputs(root: Path) -> Path:
     inputs = root / "in"

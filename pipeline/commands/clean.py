@@ -99,11 +99,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         # the process is killed; a remote runner retries its own work, and starts a cancelled job over.
         resumable = is_local(beam_args) and "://" not in out_dir
         found = _work_folder(work_dir, sources, config, out_dir, workers) if resumable else None
-        # A local run on several processes takes two passes: the work units are filtered and journaled
-        # in `workers` processes, then this process replays the journals through dedup, the writers and
-        # the counts. FnApiRunner runs every stage in parallel parts, and a stage after a shuffle run so
-        # lost some of its records (993 of 48,312 on a 1 GB WARC, one run in two); one process does not.
-        two_passes = resumable and (workers > 1 or in_one_process(beam_args) != beam_args)
+        # A local run takes two passes. The work units are filtered and journaled in `workers`
+        # processes; then this process replays the journals through dedup, the writers and the counts,
+        # with each record cut down to the fields those read (the rest stays in its journal), so that
+        # what FnApiRunner holds between stages stays small however large the corpus. The second pass
+        # runs in one process: FnApiRunner runs every stage in parallel parts, and a stage after a
+        # shuffle run so lost some of its records (993 of 48,312 on a 1 GB WARC, one run in two).
+        two_passes = resumable
         first = make_pipeline(with_local_workers(beam_args, workers))
         try:
             build_clean(first, sources, config, out_dir, workers, progress, journaled=resumable,

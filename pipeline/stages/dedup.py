@@ -42,7 +42,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipeline.config import DedupConfig
-from pipeline.document import TEXT_REF, rejection
+from pipeline.document import FINGERPRINT, TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.spill import ReadsSpill
@@ -58,8 +58,6 @@ LINE_DEDUP_EMPTY = "line_dedup_empty"
 
 _BANDS = "bands"
 _TEXTS = "texts"
-# Added by `Fingerprint`, removed again by `Deduplicate`: (content hash, LSH band keys).
-FINGERPRINT = "dedup_fingerprint"
 
 _SHINGLE_SET_BYTES = Metrics.distribution(STAGE, "shingle_set_bytes")
 _EXACT_GROUP_SIZE = Metrics.distribution(STAGE, "exact_group_size")
@@ -96,8 +94,10 @@ def _key_of(doc: dict[str, Any]) -> tuple[str, str]:
     return str(doc.get("id")), _content_hash(doc)
 
 
-def node_of(doc: dict[str, Any], config: DedupConfig) -> Node:
-    return rank(doc, config), *_key_of(doc)
+def node_of(doc: dict[str, Any]) -> Node:
+    """The node of a fingerprinted document."""
+    content, _, doc_rank = doc[FINGERPRINT]
+    return doc_rank, str(doc.get("id")), content
 
 
 def candidate_pairs(members: Iterable[Node], verify: bool, all_pairs_limit: int) -> list[tuple[Node, Node]]:
@@ -120,7 +120,7 @@ def candidate_pairs(members: Iterable[Node], verify: bool, all_pairs_limit: int)
 
 
 class _AddFingerprint(beam.DoFn):
-    """doc → doc with its FINGERPRINT (content hash, LSH band keys), unless it has one."""
+    """doc → doc with its FINGERPRINT (content hash, LSH band keys, rank), unless it has one."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
@@ -140,7 +140,7 @@ class _AddFingerprint(beam.DoFn):
             _SHINGLE_SET_BYTES.update(hashes.nbytes)
             if len(hashes):
                 keys = band_keys(self._minhasher.signature(hashes), self._bands, self._rows)
-        yield {**doc, FINGERPRINT: (_content_hash(doc), keys)}
+        yield {**doc, FINGERPRINT: (_content_hash(doc), keys, rank(doc, self._config))}
 
 
 class Fingerprint(beam.PTransform):
@@ -161,7 +161,7 @@ def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
 
 def _nodes_and_texts(doc, config: DedupConfig):
     """doc → (content hash, (node, band keys)); where its text is on a side output, for the Jaccard check."""
-    node = node_of(doc, config)
+    node = node_of(doc)
     keys = doc[FINGERPRINT][1]
     if keys and config.near and config.verify_jaccard:
         yield beam.pvalue.TaggedOutput(_TEXTS, (node, _text_holder(doc)))

@@ -7,7 +7,9 @@ end of the chain `JournalUnits` turns trails into funnel counts ((stage, bytes) 
 journal of its unit under `OUT/.work/units/<unit key>/`; the read stage writes the unit's marker
 after its last record. A rerun with the same plan fingerprint replays the journals of the units
 that are done (`pipeline.resume.unit_is_done`) instead of reading them again, so dedup, the writers
-and the counts see the same records as a run that was never stopped.
+and the counts see the same records as a run that was never stopped. A replayed record carries only
+the fields those steps read and where the rest waits in its journal (`JOURNAL_REF`); the writers
+make it whole again (`pipeline.stages.spill.SpillReader.restore`).
 
 A record's spilled text, then its journal entry, then (after the unit's last record) the unit's
 marker reach the disk in that order, each flushed: a process killed at any point leaves a journal
@@ -26,7 +28,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from common.fileio import atomic_write, ensure_dir, join, read_bytes
-from pipeline.document import TRAIL
+from pipeline.document import JOURNAL_REF, REPLAYED_FIELDS, TRAIL
 from pipeline.resume import frame, frames, unit_is_done, unit_key
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stats import document_bytes
@@ -166,14 +168,24 @@ class _JournalRecords(beam.DoFn):
         self._key = self._file = None
 
 
+def journaled_record(payload: bytes) -> dict:
+    """The record of one journal entry."""
+    return pickle.loads(payload)[0]
+
+
 def _replay(path: str):
+    """A journal's records, each cut down to what later steps read (`REPLAYED_FIELDS`) and where
+    the rest waits (JOURNAL_REF): however large a corpus, what crosses the shuffles after the
+    journal stays small, and the writers read the rest back as they write."""
     kind = FileSystems.split(path)[1].split("-", 1)[0]
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-        for payload in frames(stream):
+        for offset, payload in frames(stream):
             record, passes = pickle.loads(payload)
             for stage_and_bytes in passes:
                 yield beam.pvalue.TaggedOutput(PASSES, stage_and_bytes)
-            yield beam.pvalue.TaggedOutput(kind, record)
+            compact = {name: value for name, value in record.items() if name in REPLAYED_FIELDS}
+            compact[JOURNAL_REF] = (path, offset, len(payload))
+            yield beam.pvalue.TaggedOutput(kind, compact)
 
 
 class JournalUnits(beam.PTransform):

@@ -22,7 +22,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from common.fileio import ensure_dir, join
-from pipeline.document import HTML_REF, TEXT_REF
+from pipeline.document import HTML_REF, JOURNAL_REF, REPLAYED_FIELDS, TEXT_REF
+from pipeline.stages.journal import journaled_record
 
 _ENCODING = ("utf-8", "surrogatepass")  # lone surrogates from JSON inputs survive the round trip
 SPILLED = {"text": TEXT_REF, "html": HTML_REF}   # field -> the field that says where it waits
@@ -83,12 +84,13 @@ class SpillTexts(beam.PTransform):
 
 
 class SpillReader:
-    """Reads texts back, keeping the few files last read open (a shard's records come from any).
+    """Reads texts and journaled fields back, keeping the files last read open (a shard's records
+    come from any of them).
 
     One reader serves one thread: DoFns make theirs in `setup`, or use one per call.
     """
 
-    def __init__(self, max_open: int = 8):
+    def __init__(self, max_open: int = 32):
         self._max_open = max_open
         self._files: OrderedDict[str, Any] = OrderedDict()
 
@@ -97,22 +99,31 @@ class SpillReader:
         ref = record.get(SPILLED[field])
         if ref is None:
             return record.get(field) or ""
-        path, offset, length = ref
-        handle = self._open(path)
-        handle.seek(offset)
-        data = handle.read(length)
-        if len(data) != length:
-            raise IOError(f"spill file {path} ends before byte {offset + length}; was the work folder changed?")
-        return data.decode(*_ENCODING)
+        return self._bytes(ref).decode(*_ENCODING)
 
     def restore(self, record: dict) -> dict:
-        """`record` with its text (and HTML) back in place of `text_ref` (and `html_ref`)."""
+        """`record` whole again: with the fields a replayed record left in its unit's journal
+        (`JOURNAL_REF`, see `pipeline.stages.journal`), and its text (and HTML) in place of
+        `text_ref` (and `html_ref`)."""
+        if JOURNAL_REF in record:
+            journaled = journaled_record(self._bytes(record[JOURNAL_REF]))
+            record = {**{key: value for key, value in journaled.items() if key not in REPLAYED_FIELDS},
+                      **{key: value for key, value in record.items() if key != JOURNAL_REF}}
         spilled = [field for field, ref in SPILLED.items() if ref in record]
         if not spilled:
             return record
         refs = {SPILLED[field] for field in spilled}
         return {**{key: value for key, value in record.items() if key not in refs},
                 **{field: self.text(record, field) for field in spilled}}
+
+    def _bytes(self, ref: tuple[str, int, int]) -> bytes:
+        path, offset, length = ref
+        handle = self._open(path)
+        handle.seek(offset)
+        data = handle.read(length)
+        if len(data) != length:
+            raise IOError(f"work file {path} ends before byte {offset + length}; was the work folder changed?")
+        return data
 
     def _open(self, path: str):
         if path in self._files:

@@ -17,15 +17,16 @@ def _record_order(record: dict) -> tuple[str, str]:
 
 
 def _write_shard(keyed, directory: str, drop_fields: tuple[str, ...]) -> str:
-    """Write one shard: records sorted by id (whole content breaking ties), each text read back from
-    the spill and compressed into the shard file as it comes, so a shard is never whole in memory."""
+    """Write one shard: records sorted by id (whole content breaking ties), each made whole again
+    (text read back from the spill, fields from the journal) and compressed into the shard file as
+    it comes, so a shard is never whole in memory."""
     index, (records, _) = keyed
-    rows = sorted(({k: v for k, v in r.items() if k not in drop_fields} for r in records),
-                  key=lambda row: row.get("id") or "")
+    rows = sorted(records, key=lambda row: row.get("id") or "")
     path = f"{directory.rstrip('/')}/{shard_name(index)}"
     with SpillReader() as reader, atomic_gzip_create(path) as shard:
         for _, same_id in itertools.groupby(rows, key=lambda row: row.get("id") or ""):
-            for record in sorted(map(reader.restore, same_id), key=_record_order):
+            whole = ({k: v for k, v in reader.restore(row).items() if k not in drop_fields} for row in same_id)
+            for record in sorted(whole, key=_record_order):
                 shard.write(jsonl_line(record))
     return path
 
