@@ -11,7 +11,7 @@ from datasketch.lsh import _optimal_param
 from common.config_io import ConfigError, from_dict
 from pipeline.config import DedupConfig
 from pipeline.text.line_dedup import line_key, line_keys, remove_lines, strip_from
-from pipeline.text.lsh import band_keys, optimal_bands_rows
+from pipeline.text.lsh import band_keys, key_digest, optimal_bands_rows, shared_keys
 from pipeline.text.minhash import SCRATCH_VALUES, MinHasher, check_config, estimate_jaccard, permutations, shingles_of
 from pipeline.text.shingles import content_hash, jaccard, normalize, shingle_hashes, uses_char_shingles
 
@@ -162,3 +162,11 @@ def test_lines_stay_in_the_first_document_only():
     assert list(strip_from(documents, 3)) == [("b", "1"), ("c", "0")]
     assert list(strip_from(documents, 4)) == []  # in too few documents
     assert list(strip_from(documents[:1], 2)) == []
+
+
+def test_shared_keys_are_the_band_keys_two_documents_hold():
+    first, second, alone = b"\x00\x01first", b"\x00\x02second", b"\x00\x03alone"
+    digests = [key_digest(key) for key in (first, second, alone, second, first, first)]
+    assert shared_keys(digests) == {key_digest(first), key_digest(second)}
+    assert shared_keys([]) == frozenset()
+    assert key_digest(first) == key_digest(b"\x00\x01first") != key_digest(second)

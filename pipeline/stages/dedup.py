@@ -10,7 +10,8 @@ read back. The steps:
    the text is, before it is spilled; a document that reaches `Deduplicate` without one gets it
    there;
 2. exact: group by content hash, keep the first node of each group;
-3. near: group survivors by LSH bucket, turn buckets into candidate pairs, confirm each pair by
+3. near: group survivors by LSH bucket (only buckets two of them share: the keys are counted
+   first, compactly), turn buckets into candidate pairs, confirm each pair by
    the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
 4. every document that is not its cluster's first node is rejected, `duplicate_of` naming the
    document its cluster keeps (an exact duplicate of a near duplicate points to that one too);
@@ -33,6 +34,7 @@ node keeps two documents that share an id (a malformed input) apart.
 """
 from __future__ import annotations
 
+import array
 import json
 import math
 from typing import Any, Iterable
@@ -47,7 +49,7 @@ from pipeline.stages.components import ConnectedComponents
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
-from pipeline.text.lsh import band_keys
+from pipeline.text.lsh import band_keys, key_digest, shared_keys
 from pipeline.text.minhash import MinHasher, check_config, shingles_of
 from pipeline.text.shingles import content_hash, jaccard
 
@@ -184,10 +186,33 @@ def _exact_groups(grouped):
     _EXACT_GROUP_SIZE.update(size)
 
 
-def _bucket_entries(survivor):
+class _SharedBandKeys(beam.CombineFn):
+    """(node, band keys) → digests of the keys at least two documents hold. Each key counts as 8
+    bytes in an array, so the shuffle of LSH buckets carries only keys that can pair documents:
+    on web text 16 band keys a document would otherwise cross it, nearly all of them alone."""
+
+    def create_accumulator(self):
+        return array.array("Q")
+
+    def add_input(self, digests, survivor):
+        digests.extend(key_digest(key) for key in survivor[1])
+        return digests
+
+    def merge_accumulators(self, accumulators):
+        merged = array.array("Q")
+        for digests in accumulators:
+            merged.extend(digests)
+        return merged
+
+    def extract_output(self, digests):
+        return shared_keys(np.frombuffer(digests, dtype=np.uint64))
+
+
+def _bucket_entries(survivor, shared: frozenset[int]):
     node, keys = survivor
     for key in keys:
-        yield key, node
+        if key_digest(key) in shared:
+            yield key, node
 
 
 def _bucket_pairs(bucket, verify: bool, all_pairs_limit: int) -> list[tuple[Node, Node]]:
@@ -385,9 +410,10 @@ class Deduplicate(beam.PTransform):
         verdicts = []
         near_roots = None
         if config.near:
+            shared = survivors | "SharedBandKeys" >> beam.CombineGlobally(_SharedBandKeys())
             pairs = (
                 survivors
-                | "BucketEntries" >> beam.FlatMap(_bucket_entries)
+                | "BucketEntries" >> beam.FlatMap(_bucket_entries, beam.pvalue.AsSingleton(shared))
                 | "GroupByBucket" >> beam.GroupByKey()
                 | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, config.verify_jaccard, config.all_pairs_bucket_limit)
                 | "DistinctPairs" >> beam.Distinct()

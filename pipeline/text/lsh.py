@@ -46,3 +46,16 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
     """One bucket key per band: the band's index and a 64-bit hash of its rows."""
     return [struct.pack(">HQ", band, xxhash.xxh3_64_intdigest(signature[band * rows:(band + 1) * rows].tobytes()))
             for band in range(bands)]
+
+
+def shared_keys(key_digests: np.ndarray) -> frozenset[int]:
+    """The digests (see `key_digest`) found at least twice in `key_digests`: the only buckets that
+    can pair two documents. Most keys of a corpus are held by one document each."""
+    digests, counts = np.unique(np.asarray(key_digests, dtype=np.uint64), return_counts=True)
+    return frozenset(int(digest) for digest in digests[counts > 1])
+
+
+def key_digest(key: bytes) -> int:
+    """A band key as 8 bytes, to count keys compactly; two keys sharing a digest only cost a bucket
+    that pairs nobody."""
+    return xxhash.xxh3_64_intdigest(key)
