@@ -13,7 +13,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.config import ReadConfig, WorkConfig
-from pipeline.document import HTML_REF, TEXT_REF
+from pipeline.document import HTML_REF, JOURNAL_REF, TEXT_REF
 from pipeline.sources.read import read_source
 from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
@@ -140,9 +140,16 @@ def test_clean_accounts_for_every_document(spilled_one_worker):
     stats = json.loads(spilled_one_worker["stats.json"])
     assert stats["input_docs"] == stats["kept_docs"] + sum(stats["rejected"].values())
     assert {"exact_duplicate", "near_duplicate"} & set(stats["rejected"])
-    kept = [json.loads(line) for name, data in spilled_one_worker.items() if name.startswith("cleaned/")
-            for line in gzip.decompress(data).decode().splitlines()]
+
+    def written(folder):
+        return [json.loads(line) for name, data in spilled_one_worker.items() if name.startswith(folder)
+                for line in gzip.decompress(data).decode().splitlines()]
+    kept, rejected = written("cleaned/"), written("rejected/")
     assert len(kept) == stats["kept_docs"] and all(doc["text"] and TEXT_REF not in doc for doc in kept)
+    # replayed records are written whole: signals back from the journal, no references left
+    assert all(not {TEXT_REF, HTML_REF, JOURNAL_REF} & set(record) for record in kept + rejected)
+    assert all("word_count" in doc and "lang_score" in doc for doc in kept)
+    assert all("decision" in record for record in rejected if record["stage"] in ("lang", "quality"))
 
 
 def test_clean_output_is_identical_without_spilling(spilled_one_worker, tmp_path):
