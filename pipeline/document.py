@@ -14,7 +14,7 @@ A document is a plain, JSON-serialisable dict (Beam pickles it cheaply and it is
                     has left the filter stages (`pipeline.stages.spill`); the writer puts `text` back
     journal_ref tuple where the rest of a replayed record waits, (journal file, offset, length): a
                     record replayed from its unit's journal crosses the shuffles with only the fields
-                    later steps read (`pipeline.stages.journal.REPLAYED_FIELDS`); the writer puts the
+                    later steps read (`REPLAYED_FIELDS` below); the writer puts the
                     rest back (`pipeline.stages.spill.SpillReader.restore`)
     lang, lang_score          set by the language stage
     trail     tuple (unit key, ((stage, bytes), ...)) while a record is inside its work unit's chain: the
@@ -39,8 +39,8 @@ TRAIL = "trail"
 # Added by the dedup stage's `Fingerprint` while the text is at hand, removed again by `Deduplicate`:
 # (content hash, LSH band keys, rank in a duplicate cluster).
 FINGERPRINT = "dedup_fingerprint"
-# What the steps after a unit's journal read of a record: the counts (`pipeline.stages.summarize`),
-# rejection records, dedup and the writers. A replayed record carries only these (and JOURNAL_REF).
+# The fields read after a unit's journal: by the counts (`pipeline.stages.summarize`), rejection
+# records, dedup and the writers. A replayed record carries only these (and JOURNAL_REF).
 REPLAYED_FIELDS = frozenset({*PROVENANCE_FIELDS, "stage", "reason", "lang", "error", "text", "html",
                              TEXT_REF, HTML_REF, FINGERPRINT})
 
