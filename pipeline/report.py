@@ -193,8 +193,7 @@ def write_report(out_dir: str, output: str | None = None, with_timing: bool = Fa
 def _records(out_dir: str, folder: str) -> Iterator[dict]:
     from apache_beam.io.filesystems import FileSystems
 
-    from common.fileio import join
-    from common.fileio import SHARD_GLOB
+    from common.fileio import SHARD_GLOB, join
 
     pattern = join(out_dir, folder, SHARD_GLOB)
     paths = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)

@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+from pipeline.document import HTML_REF, TEXT_REF
+
 # Tally kinds
 STAGE_KEPT = "stage_kept"          # key: stage, value: (docs, bytes) that left the stage
 STAGE_DROPPED = "stage_dropped"    # key: stage, value: (docs, bytes) the stage rejected
@@ -33,9 +35,9 @@ READ_STAGE = "read"
 
 def document_bytes(doc: dict[str, Any]) -> int:
     """Size of what a document carries: its text, or its HTML before extraction."""
-    for field in ("text", "html"):
-        if doc.get(f"{field}_ref"):  # spilled (pipeline.stages.spill): its length is its UTF-8 size
-            return doc[f"{field}_ref"][2]
+    for field, ref in (("text", TEXT_REF), ("html", HTML_REF)):
+        if doc.get(ref):  # spilled (pipeline.stages.spill): its length is its UTF-8 size
+            return doc[ref][2]
         if doc.get(field):
             return len(doc[field].encode("utf-8", "surrogatepass"))
     return 0
