@@ -233,6 +233,9 @@ class WorkConfig:
     # Texts wait in files under OUT/.work between filtering and writing, not in memory; off, they
     # travel inside the records (fine where the runner's shuffle is on disk, e.g. Dataflow).
     spill: bool = True
+    # The writers sort each shard on disk, in runs of at most this much (MB of pickled records):
+    # the memory a writer holds, whatever the size of the corpus.
+    sort_run_mb: float = 32.0
     # Seconds between progress lines on stderr when it is not a terminal (a terminal gets a live bar).
     progress_seconds: float = 60.0
 
@@ -267,6 +270,8 @@ def load_clean_config(path: str | Path | None, overrides: dict[str, str]) -> Cle
     for key, value in at_least_one.items():
         if value < 1:
             raise config_io.ConfigError(f"{key} must be at least 1, got {value}")
+    if config.work.sort_run_mb <= 0:
+        raise config_io.ConfigError(f"work.sort_run_mb must be positive, got {config.work.sort_run_mb}")
     if read.download_timeout_s <= 0:
         raise config_io.ConfigError(f"read.download_timeout_s must be positive, got {read.download_timeout_s}")
     if read.download_backoff_s < 0:

@@ -16,7 +16,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.document import FINGERPRINT, JOURNAL_REF, REPLAYED_FIELDS, TEXT_REF, TRAIL
 from pipeline.resume import frame, frames, plan_fingerprint, unit_is_done, unit_key
-from pipeline.stages.journal import JournalUnits
+from pipeline.stages.journal import PASSES, JournalUnits, ReplayJournals
+from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.spill import SpillReader
 from pipeline.units import Unit
 
@@ -80,8 +81,8 @@ def test_replayed_records_carry_only_what_later_steps_read_and_are_restored_whol
             return reader.restore({key: value for key, value in record.items() if key != FINGERPRINT})
 
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        nothing = (p | "NoKept" >> beam.Create([]), p | "NoRejected" >> beam.Create([]))
-        replayed_kept, replayed_rejected, passes = nothing | JournalUnits(work, [unit])
+        replayed = p | ReplayJournals(work, [unit])
+        replayed_kept, replayed_rejected, passes = replayed[KEPT], replayed[REJECTED], replayed[PASSES]
         assert_that(replayed_kept | "KeptFields" >> beam.Map(sorted), equal_to(
             [sorted({"id", "source", "url", "lang", TEXT_REF, FINGERPRINT, JOURNAL_REF})]), label="KeptCompact")
         assert_that(replayed_rejected | "RejectedFields" >> beam.Map(sorted), equal_to(

@@ -95,7 +95,7 @@ def test_spilled_records_are_compact_and_write_the_same_bytes(tmp_path):
             spilled = p | beam.Create(records) | SpillTexts(str(tmp_path / ".work"), spill)
             assert_that(spilled | beam.Map(lambda r: ("text" in r, TEXT_REF in r)),
                         equal_to([(not spill, spill)] * 40 + [(True, False)]))
-            spilled | WriteJsonlShards(str(out), 3)
+            spilled | WriteJsonlShards(str(out), 3, str(tmp_path / ".work"))
     assert len(list((tmp_path / ".work").glob("spill-*"))) >= 1
     for shard in sorted((tmp_path / "plain").glob("part-*")):
         assert shard.read_bytes() == (tmp_path / "spilled" / shard.name).read_bytes()
@@ -112,7 +112,7 @@ def test_the_html_of_pages_dropped_at_extraction_waits_on_disk_too(tmp_path):
             spilled = p | beam.Create(records) | SpillTexts(str(tmp_path / ".work"), spill)
             assert_that(spilled | beam.Map(lambda r: ("html" in r, HTML_REF in r, TEXT_REF in r)),
                         equal_to([(not spill, spill, spill)] * 4 + [(not spill, spill, False)]))
-            spilled | WriteJsonlShards(str(out), 2)
+            spilled | WriteJsonlShards(str(out), 2, str(tmp_path / ".work"))
     for shard in sorted((tmp_path / "plain").glob("part-*")):
         assert shard.read_bytes() == (tmp_path / "spilled" / shard.name).read_bytes()
     written = [json.loads(line) for shard in sorted((tmp_path / "spilled").glob("part-*"))

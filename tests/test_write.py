@@ -10,9 +10,10 @@ from common.fileio import atomic_create, atomic_gzip_create, atomic_write
 from pipeline.stages.write import WriteJsonlShards
 
 
-def _write(records, directory, num_shards):
+def _write(records, directory, num_shards, run_mb=64.0):
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        p | beam.Create(records) | WriteJsonlShards(str(directory), num_shards, drop_fields=("html",))
+        p | beam.Create(records) | WriteJsonlShards(str(directory), num_shards, str(directory.parent / "scratch"),
+                                                    drop_fields=("html",), run_mb=run_mb)
 
 
 def _read_all(directory):
@@ -33,6 +34,24 @@ def test_shards_are_sorted_complete_and_byte_identical(tmp_path):
     assert all("html" not in r for r in rows)
     for shard in shards_a:
         assert [r["id"] for r in shard] == sorted(r["id"] for r in shard)
+
+
+def test_shards_merged_from_many_small_runs_have_the_bytes_of_one_run_per_shard(tmp_path):
+    # ids repeat, so records of one id come from several runs and their order is settled in the merge;
+    # a run per record gives each shard more runs than are merged at once, so runs are merged in rounds
+    records = [{"id": f"doc-{i % 90:03d}", "text": f"text {i}", "n": i} for i in range(450)]
+    _write(records, tmp_path / "one" / "out", 3)
+    _write(list(reversed(records)), tmp_path / "many" / "out", 3, run_mb=1e-4)
+    runs = sorted(p.name for p in (tmp_path / "many" / "scratch").iterdir())
+    assert all(name.startswith("sort-out-0000") and name.endswith(".run") for name in runs)
+    assert len(runs) > 3 * 64 and any("-merged-" in name for name in runs)
+    files_one, shards = _read_all(tmp_path / "one" / "out")
+    files_many, _ = _read_all(tmp_path / "many" / "out")
+    assert [f.read_bytes() for f in files_one] == [f.read_bytes() for f in files_many]
+    rows = [row for shard in shards for row in shard]
+    assert sorted(row["n"] for row in rows) == list(range(450))
+    for shard in shards:
+        assert shard == sorted(shard, key=lambda r: (r["id"], json.dumps(r, sort_keys=True)))
 
 
 def test_every_shard_exists_even_when_empty(tmp_path):

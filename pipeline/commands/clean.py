@@ -90,26 +90,25 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     started = time.monotonic()   # the run's wall time includes building the graph (models load then)
     progress = RunProgress.start(sources) if is_local(beam_args) else None
     try:
-        from pipeline.graph import WORK_DIR, build_clean
+        from pipeline.graph import WORK_DIR, build_clean, build_filter_pass, build_finish_pass
         from pipeline.stages.spill import remove_work_dir
 
         workers = local_workers(config.work, sources) if is_local(beam_args) else 1
         work_dir = join(out_dir, WORK_DIR)
-        # Resuming is for local runs on local disk, where a journal written is a journal kept even if
-        # the process is killed; a remote runner retries its own work, and starts a cancelled job over.
-        resumable = is_local(beam_args) and "://" not in out_dir
-        found = _work_folder(work_dir, sources, config, out_dir, workers) if resumable else None
-        # A local run takes two passes. The work units are filtered and journaled in `workers`
-        # processes; then this process replays the journals through dedup, the writers and the counts,
-        # with each record cut down to the fields those read (the rest stays in its journal), so that
-        # what FnApiRunner holds between stages stays small however large the corpus. The second pass
-        # runs in one process: FnApiRunner runs every stage in parallel parts, and a stage after a
-        # shuffle run so lost some of its records (993 of 48,312 on a 1 GB WARC, one run in two).
-        two_passes = resumable
+        # A local run on local disk takes two passes (see `pipeline.graph`): the work units are
+        # filtered and journaled in `workers` processes, so that a killed run resumes from the units
+        # it finished; then this process replays the journals through dedup, the writers and the
+        # counts. The second pass runs in one process: FnApiRunner runs every stage in parallel
+        # parts, and a stage after a shuffle run so lost some of its records (993 of 48,312 on a 1 GB
+        # WARC, one run in two). A remote runner retries its own work, and starts a cancelled job over.
+        two_passes = is_local(beam_args) and "://" not in out_dir
+        found = _work_folder(work_dir, sources, config, out_dir, workers) if two_passes else None
         first = make_pipeline(with_local_workers(beam_args, workers))
         try:
-            build_clean(first, sources, config, out_dir, workers, progress, journaled=resumable,
-                        done_units=found.done if found else frozenset(), filter_only=two_passes)
+            if two_passes:
+                build_filter_pass(first, sources, config, out_dir, workers, progress, found.done)
+            else:
+                build_clean(first, sources, config, out_dir, workers, progress)
         except config_io.ConfigError as e:  # stages check their settings and models while the graph is built
             return fail(PROG, str(e), USAGE_ERROR)
         if found:
@@ -128,9 +127,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             results = [_run(first, beam_args)]
             if two_passes:
                 journaled = _work_folder(work_dir, sources, config, out_dir, workers)
+                if len(journaled.done) != journaled.units:
+                    raise RuntimeError(f"the first pass left {journaled.units - len(journaled.done)} of "
+                                       f"{journaled.units} work units without a complete journal")
                 second = make_pipeline(in_one_process(beam_args))
-                build_clean(second, sources, config, out_dir, workers, progress, journaled=True,
-                            done_units=journaled.done)
+                build_finish_pass(second, sources, config, out_dir, workers, progress)
                 results.append(_run(second, beam_args))
             wall_seconds = time.monotonic() - started
         stats = json.loads(read_bytes(join(out_dir, "stats.json")))

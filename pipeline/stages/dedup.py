@@ -37,7 +37,7 @@ from __future__ import annotations
 import array
 import json
 import math
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -46,12 +46,14 @@ from apache_beam.metrics import Metrics
 from pipeline.config import DedupConfig
 from pipeline.document import FINGERPRINT, TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
+from pipeline.stages.journal import ReplayJournals
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
-from pipeline.text.lsh import band_keys, key_digest, shared_keys
+from pipeline.text.lsh import band_keys, key_digest, shared_keys, text_digest
 from pipeline.text.minhash import MinHasher, check_config, shingles_of
 from pipeline.text.shingles import content_hash, jaccard
+from pipeline.units import Unit
 
 STAGE = "dedup"
 EXACT_DUPLICATE = "exact_duplicate"
@@ -60,6 +62,7 @@ LINE_DEDUP_EMPTY = "line_dedup_empty"
 
 _BANDS = "bands"
 _TEXTS = "texts"
+_REPEATED = "repeated"
 
 _SHINGLE_SET_BYTES = Metrics.distribution(STAGE, "shingle_set_bytes")
 _EXACT_GROUP_SIZE = Metrics.distribution(STAGE, "exact_group_size")
@@ -161,13 +164,18 @@ def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
     return {key: doc[key] for key in ("lang", "text", TEXT_REF) if key in doc}
 
 
-def _nodes_and_texts(doc, config: DedupConfig):
-    """doc → (content hash, (node, band keys)); where its text is on a side output, for the Jaccard check."""
+def _nodes(doc, config: DedupConfig, shared: Shared):
+    """doc → (content hash, (node, band keys)) when another document may share its text (exact
+    dedup groups those), else its (node, band keys) as a survivor; and, on a side output, where
+    its text is, when a bucket it falls in may pair it (the Jaccard check reads it)."""
     node = node_of(doc)
     keys = doc[FINGERPRINT][1]
-    if keys and config.near and config.verify_jaccard:
+    if config.exact and text_digest(node[2]) in shared.contents:
+        yield node[2], (node, keys)
+    else:
+        yield beam.pvalue.TaggedOutput(_BANDS, (node, keys))
+    if config.near and config.verify_jaccard and any(key_digest(key) in shared.band_keys for key in keys):
         yield beam.pvalue.TaggedOutput(_TEXTS, (node, _text_holder(doc)))
-    yield node[2], (node, keys)
 
 
 def _exact_groups(grouped):
@@ -186,32 +194,48 @@ def _exact_groups(grouped):
     _EXACT_GROUP_SIZE.update(size)
 
 
-class _SharedBandKeys(beam.CombineFn):
-    """(node, band keys) → digests of the keys at least two documents hold. Each key counts as 8
-    bytes in an array, so the shuffle of LSH buckets carries only keys that can pair documents:
-    on web text 16 band keys a document would otherwise cross it, nearly all of them alone."""
+class Shared(NamedTuple):
+    contents: frozenset[int]
+    band_keys: frozenset[int]
+    doc_keys: frozenset[int]
+
+
+class _SharedDigests(beam.CombineFn):
+    """fingerprinted docs → `Shared`: the 64-bit digests of the content hashes, LSH band keys and
+    document keys that two or more documents hold. Each counts as 8 bytes in an array, so the
+    steps after it carry only what can make a duplicate: on web text nearly every text, band key
+    and id is one document's alone. A digest shared by chance only costs a group of one."""
 
     def create_accumulator(self):
-        return array.array("Q")
+        return tuple(array.array("Q") for _ in Shared._fields)
 
-    def add_input(self, digests, survivor):
-        digests.extend(key_digest(key) for key in survivor[1])
+    def add_input(self, digests, doc):
+        contents, keys, documents = digests
+        content, band_keys_, _ = doc[FINGERPRINT]
+        contents.append(text_digest(content))
+        keys.extend(key_digest(key) for key in band_keys_)
+        documents.append(_doc_key_digest(_key_of(doc)))
         return digests
 
     def merge_accumulators(self, accumulators):
-        merged = array.array("Q")
+        merged = self.create_accumulator()
         for digests in accumulators:
-            merged.extend(digests)
+            for into, more in zip(merged, digests):
+                into.extend(more)
         return merged
 
     def extract_output(self, digests):
-        return shared_keys(np.frombuffer(digests, dtype=np.uint64))
+        return Shared(*(shared_keys(np.frombuffer(d, dtype=np.uint64)) for d in digests))
 
 
-def _bucket_entries(survivor, shared: frozenset[int]):
+def _doc_key_digest(key: tuple[str, str]) -> int:
+    return text_digest(f"{key[0]}\x00{key[1]}")
+
+
+def _bucket_entries(survivor, shared: Shared):
     node, keys = survivor
     for key in keys:
-        if key_digest(key) in shared:
+        if key_digest(key) in shared.band_keys:
             yield key, node
 
 
@@ -278,7 +302,8 @@ def _canonical_json(doc: dict[str, Any]) -> str:
 
 
 class _Route(ReadsSpill):
-    """Joined (doc key, {docs, verdict}) → kept document or rejection records."""
+    """(doc key, the documents of that key) → the kept document or rejection records, by the
+    verdicts on that key (a side input: only duplicates have one)."""
 
     def _ordered(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Records sharing an id and a text are ordered by their whole content, texts read back.
@@ -287,11 +312,11 @@ class _Route(ReadsSpill):
         return [doc for _, doc in sorted(((_canonical_json(self._reader.restore(doc)), doc) for doc in docs),
                                          key=lambda pair: pair[0])]
 
-    def process(self, grouped):
-        key, joined = grouped
-        docs = self._ordered(list(joined["docs"]))
+    def process(self, keyed, verdicts_by_key):
+        key, docs = keyed
+        docs = self._ordered(list(docs))
         # A record that only duplicates another with its own id and text is settled below.
-        verdicts = sorted(verdict for verdict in joined["verdict"] if _doc_key(verdict[1]) != key)
+        verdicts = sorted(verdict for verdict in verdicts_by_key[key] if _doc_key(verdict[1]) != key)
         if verdicts:
             reason, keeper = verdicts[0]
             for doc in docs:
@@ -301,6 +326,16 @@ class _Route(ReadsSpill):
         # Records repeating the same id and text can only be told apart here; the first stays.
         for doc in docs[1:]:
             yield beam.pvalue.TaggedOutput(REJECTED, rejection(doc, STAGE, EXACT_DUPLICATE, duplicate_of=doc.get("id")))
+
+
+def _alone_or_repeated(doc, shared: Shared):
+    """doc → (doc key, [doc]), or (doc key, doc) on a side output when other records may share its
+    key (the same id and text): those are grouped, to be told apart."""
+    key = _key_of(doc)
+    if _doc_key_digest(key) in shared.doc_keys:
+        yield beam.pvalue.TaggedOutput(_REPEATED, (key, doc))
+    else:
+        yield key, [doc]
 
 
 def _lines_to_strip(grouped, min_docs: int):
@@ -368,57 +403,54 @@ class _LineDedup(beam.PTransform):
         return routed[KEPT], routed[REJECTED]
 
 
-class Deduplicate(beam.PTransform):
-    """Documents → (kept, rejected): one document per cluster of exact or near duplicates."""
+def drop_fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in doc.items() if key != FINGERPRINT}
 
-    def __init__(self, config: DedupConfig | None = None):
+
+class DuplicateVerdicts(beam.PTransform):
+    """`(counted, docs) | DuplicateVerdicts(config)` → (verdicts, shared): (doc key, (reason,
+    keeper node)) for every duplicate, and a singleton `Shared` (what two documents may share).
+
+    `counted` and `docs` are the same fingerprinted documents: one PCollection read twice, or two
+    reads of the same journals (the local second pass), so that the counts are taken in one pass
+    and the documents filtered by them in the next without a runner holding them in between.
+    """
+
+    def __init__(self, config: DedupConfig):
         super().__init__()
-        self._config = config or DedupConfig()
-        self._bands, self._rows = check_config(self._config)  # a bad option fails here, in one line
+        self._config = config
 
-    def expand(self, docs):
+    def expand(self, counted_and_docs):
+        counted, docs = counted_and_docs
         config = self._config
-        docs = docs | "Fingerprint" >> Fingerprint(config)
-        if config.exact or config.near:
-            kept, rejected, keepers = self._drop_duplicates(docs)
-        else:
-            kept, rejected = docs, docs.pipeline | "NoRejections" >> beam.Create([])
-            keepers = docs.pipeline | "NoKeepers" >> beam.Create([])
-        if config.line_dedup:
-            kept, emptied = (kept, keepers) | "LineDedup" >> _LineDedup(config.line_dedup_min_docs)
-            rejected = (rejected, emptied) | "AllRejections" >> beam.Flatten()
-        kept = kept | "DropFingerprints" >> beam.Map(
-            lambda doc: {key: value for key, value in doc.items() if key != FINGERPRINT})
-        return kept, rejected
-
-    def _drop_duplicates(self, docs):
-        config = self._config
-        fingerprints = docs | "Nodes" >> beam.FlatMap(_nodes_and_texts, config).with_output_types(
-            _KeyedAny).with_outputs(_TEXTS, main="main")
-
+        shared = beam.pvalue.AsSingleton(counted | "CountDigests" >> beam.CombineGlobally(_SharedDigests()))
+        nodes = docs | "Nodes" >> beam.FlatMap(_nodes, config, shared).with_output_types(
+            _KeyedAny).with_outputs(_BANDS, _TEXTS, main="main")
+        survivors = [nodes[_BANDS]]
+        exact_duplicates = None
         if config.exact:
             exact = (
-                fingerprints["main"]
+                nodes["main"]
                 | "GroupByContent" >> beam.GroupByKey()
                 | "PickExactKeeper" >> beam.FlatMap(_exact_groups).with_output_types(_KeyedAny).with_outputs(_BANDS, main="duplicates")
             )
-            survivors, exact_duplicates = exact[_BANDS], exact["duplicates"]
-        else:
-            survivors = fingerprints["main"] | "NodeBands" >> beam.Values()
-            exact_duplicates = None
+            survivors.append(exact[_BANDS])
+            exact_duplicates = exact["duplicates"]
 
         verdicts = []
         near_roots = None
         if config.near:
-            shared = survivors | "SharedBandKeys" >> beam.CombineGlobally(_SharedBandKeys())
+            # Survivors are not flattened first: a runner that materialises a flatten would hold them all.
+            entries = tuple(group | f"BucketEntries{i}" >> beam.FlatMap(_bucket_entries, shared)
+                            for i, group in enumerate(survivors))
             pairs = (
-                survivors
-                | "BucketEntries" >> beam.FlatMap(_bucket_entries, beam.pvalue.AsSingleton(shared))
+                entries
+                | "AllBucketEntries" >> beam.Flatten()
                 | "GroupByBucket" >> beam.GroupByKey()
                 | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, config.verify_jaccard, config.all_pairs_bucket_limit)
                 | "DistinctPairs" >> beam.Distinct()
             )
-            edges = self._verify(pairs, fingerprints[_TEXTS]) if config.verify_jaccard else pairs
+            edges = self._verify(pairs, nodes[_TEXTS]) if config.verify_jaccard else pairs
             near_roots = edges | "Components" >> ConnectedComponents(config.max_cc_rounds)
             verdicts.append(near_roots | "NearVerdicts" >> beam.MapTuple(lambda node, root: (node, (NEAR_DUPLICATE, root))))
 
@@ -437,20 +469,11 @@ class Deduplicate(beam.PTransform):
                     | "JoinExactToClusters" >> beam.GroupByKey()
                     | "ResolveExact" >> beam.FlatMap(_resolve_exact)
                 )
-
-        all_verdicts = verdicts | "AllVerdicts" >> beam.Flatten()
-        routed = (
-            {
-                "docs": docs | "KeyDocs" >> beam.Map(lambda doc: (_key_of(doc), doc)),
-                "verdict": all_verdicts | "KeyVerdicts" >> beam.MapTuple(
-                    lambda node, verdict: (_doc_key(node), verdict)),
-            }
-            | "JoinTexts" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_Route()).with_outputs(REJECTED, main=KEPT)
-        )
-        keepers = (all_verdicts | "KeeperKeys" >> beam.MapTuple(lambda node, verdict: _doc_key(verdict[1]))
-                   | "DistinctKeepers" >> beam.Distinct())
-        return routed[KEPT], routed[REJECTED], keepers
+        if not verdicts:
+            verdicts.append(counted.pipeline | "NoVerdicts" >> beam.Create([]))
+        keyed = (verdicts | "AllVerdicts" >> beam.Flatten()
+                 | "KeyVerdicts" >> beam.MapTuple(lambda node, verdict: (_doc_key(node), verdict)))
+        return keyed, shared
 
     def _verify(self, pairs, texts):
         sent = (
@@ -463,3 +486,78 @@ class Deduplicate(beam.PTransform):
             | "JoinSecondTexts" >> beam.CoGroupByKey()
             | "TrueJaccard" >> beam.ParDo(_VerifiedEdges(self._config))
         )
+
+
+class RouteDuplicates(beam.PTransform):
+    """`docs | RouteDuplicates(verdicts, shared)` → (kept, rejected), each a tuple of PCollections
+    (not flattened: a runner that materialises a flatten would hold them all). Each document is
+    routed alone, by a side-input lookup of its key's verdicts, except the few whose key other
+    records may share, which are grouped first. Kept documents keep their fingerprints."""
+
+    def __init__(self, verdicts, shared):
+        super().__init__()
+        self._verdicts = verdicts
+        self._shared = shared
+
+    def expand(self, docs):
+        verdicts = beam.pvalue.AsMultiMap(self._verdicts)
+        keyed = docs | "AloneOrRepeated" >> beam.FlatMap(_alone_or_repeated, self._shared).with_output_types(
+            _KeyedAny).with_outputs(_REPEATED, main="alone")
+        repeated = keyed[_REPEATED] | "GroupRepeated" >> beam.GroupByKey()
+        kept, rejected = [], []
+        for name, group in (("Alone", keyed["alone"]), ("Repeated", repeated)):
+            routed = group | f"Route{name}" >> beam.ParDo(_Route(), verdicts).with_outputs(REJECTED, main=KEPT)
+            kept.append(routed[KEPT])
+            rejected.append(routed[REJECTED])
+        return tuple(kept), tuple(rejected)
+
+
+class DeduplicateJournaled(beam.PTransform):
+    """`kept | DeduplicateJournaled(config, work_dir, units)` → (kept, rejected), each a tuple of
+    PCollections, where `kept` is the kept records replayed from the journals of `units`.
+
+    The local second pass (`pipeline.graph.build_finish_pass`): FnApiRunner holds in memory all that
+    waits between two of its stages, so rather than wait for the counts, then the verdicts, the
+    documents are read from their journals again for each: counted in the first read, grouped
+    (only those that may share something) in the second, routed in the third. A read costs seconds."""
+
+    def __init__(self, config: DedupConfig, work_dir: str, units: Collection[Unit]):
+        super().__init__()
+        self._config = config
+        self._work_dir = work_dir
+        self._units = units
+
+    def expand(self, counted):
+        def read_again(name: str):
+            replayed = counted.pipeline | name >> ReplayJournals(self._work_dir, self._units, kinds=(KEPT,),
+                                                                 with_passes=False)
+            return replayed[KEPT]
+
+        verdicts, shared = (counted, read_again("ReadToGroup")) | "Verdicts" >> DuplicateVerdicts(self._config)
+        kept, rejected = read_again("ReadToRoute") | "Route" >> RouteDuplicates(verdicts, shared)
+        return tuple(stream | f"DropFingerprints{i}" >> beam.Map(drop_fingerprint) for i, stream in enumerate(kept)), rejected
+
+
+class Deduplicate(beam.PTransform):
+    """Documents → (kept, rejected): one document per cluster of exact or near duplicates."""
+
+    def __init__(self, config: DedupConfig | None = None):
+        super().__init__()
+        self._config = config or DedupConfig()
+        self._bands, self._rows = check_config(self._config)  # a bad option fails here, in one line
+
+    def expand(self, docs):
+        config = self._config
+        docs = docs | "Fingerprint" >> Fingerprint(config)
+        verdicts, shared = (docs, docs) | "Verdicts" >> DuplicateVerdicts(config)
+        # Without the reshuffle, FnApiRunner fuses the route into the stage its verdicts come from,
+        # and then waits for itself (the local second pass routes a second read of the journals).
+        kept, rejected = docs | "SettleDocs" >> beam.Reshuffle() | "Route" >> RouteDuplicates(verdicts, shared)
+        kept = kept | "AllKept" >> beam.Flatten()
+        rejected = rejected | "AllRejections" >> beam.Flatten()
+        if config.line_dedup:
+            keepers = (verdicts | "KeeperKeys" >> beam.MapTuple(lambda key, verdict: _doc_key(verdict[1]))
+                       | "DistinctKeepers" >> beam.Distinct())
+            kept, emptied = (kept, keepers) | "LineDedup" >> _LineDedup(config.line_dedup_min_docs)
+            rejected = (rejected, emptied) | "AllRejectionsAndEmptied" >> beam.Flatten()
+        return kept | "DropFingerprints" >> beam.Map(drop_fingerprint), rejected

@@ -173,36 +173,61 @@ def journaled_record(payload: bytes) -> dict:
     return pickle.loads(payload)[0]
 
 
-def _replay(path: str):
+def _journal_kind(path: str) -> str:
+    return FileSystems.split(path)[1].split("-", 1)[0]
+
+
+def _replay(path: str, with_passes: bool):
     """A journal's records, each cut down to what later steps read (`REPLAYED_FIELDS`) and where
     the rest waits (JOURNAL_REF): however large a corpus, what crosses the shuffles after the
     journal stays small, and the writers read the rest back as they write."""
-    kind = FileSystems.split(path)[1].split("-", 1)[0]
+    kind = _journal_kind(path)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         for offset, payload in frames(stream):
             record, passes = pickle.loads(payload)
-            for stage_and_bytes in passes:
-                yield beam.pvalue.TaggedOutput(PASSES, stage_and_bytes)
+            if with_passes:
+                for stage_and_bytes in passes:
+                    yield beam.pvalue.TaggedOutput(PASSES, stage_and_bytes)
             compact = {name: value for name, value in record.items() if name in REPLAYED_FIELDS}
             compact[JOURNAL_REF] = (path, offset, len(payload))
             yield beam.pvalue.TaggedOutput(kind, compact)
 
 
+class ReplayJournals(beam.PTransform):
+    """`p | ReplayJournals(work_dir, units, kinds)` → outputs KEPT and REJECTED (the records of the
+    journals of `units`, those of `kinds` only) and, `with_passes`, PASSES ((stage, bytes) for every
+    stage each record passed). Reading the same journals twice costs seconds, and lets a runner
+    that holds what flows between its stages (FnApiRunner) hold nothing: see `pipeline.graph`."""
+
+    def __init__(self, work_dir: str, units: Collection[Unit], kinds: Collection[str] = (KEPT, REJECTED),
+                 with_passes: bool = True):
+        super().__init__()
+        self._work_dir = work_dir
+        self._units = units
+        self._kinds = kinds
+        self._with_passes = with_passes
+
+    def expand(self, pipeline):
+        journals = [path for unit in sorted(self._units, key=unit_key)
+                    for path in _journal_files(self._work_dir, unit_key(unit)) if _journal_kind(path) in self._kinds]
+        return (pipeline
+                | "ListJournals" >> beam.Create(journals)
+                | "SpreadJournals" >> beam.Reshuffle()
+                | "Replay" >> beam.FlatMap(_replay, self._with_passes).with_outputs(KEPT, REJECTED, PASSES))
+
+
 class JournalUnits(beam.PTransform):
-    """`(kept, *rejected) | JournalUnits(work_dir, done)` -> `(kept, rejected, passes)`.
+    """`(kept, *rejected) | JournalUnits(work_dir)` -> `(kept, rejected, passes)`.
 
     The inputs are the records where the per-unit chain ends, each with its trail. The outputs hold
-    them without it, together with the records of the `done` units replayed from their journals;
-    `passes` are (stage, bytes) for every stage each record passed. With `work_dir` None (a remote
-    runner, a dry run) nothing is journaled and `done` must be empty.
+    them without it; `passes` are (stage, bytes) for every stage each record passed. With
+    `work_dir`, every record is also journaled under its unit (a local run); with None (a remote
+    runner, a dry run) nothing is.
     """
 
-    def __init__(self, work_dir: str | None, done: Collection[Unit] = ()):
+    def __init__(self, work_dir: str | None):
         super().__init__()
-        if done and work_dir is None:
-            raise ValueError("units can only be replayed from a work folder")
         self._work_dir = work_dir
-        self._done = done
 
     def expand(self, streams):
         kept, passes, rejected = [], [], []
@@ -212,16 +237,6 @@ class JournalUnits(beam.PTransform):
                 _JournalRecords(self._work_dir, kind)).with_outputs(PASSES, main=kind)
             (kept if index == 0 else rejected).append(journaled[kind])
             passes.append(journaled[PASSES])
-        if self._done:
-            journals = [path for unit in sorted(self._done, key=unit_key)
-                        for path in _journal_files(self._work_dir, unit_key(unit))]
-            replayed = (streams[0].pipeline
-                        | "ListJournals" >> beam.Create(journals)
-                        | "SpreadJournals" >> beam.Reshuffle()
-                        | "Replay" >> beam.FlatMap(_replay).with_outputs(KEPT, REJECTED, PASSES))
-            kept.append(replayed[KEPT])
-            rejected.append(replayed[REJECTED])
-            passes.append(replayed[PASSES])
         return (kept | "AllKept" >> beam.Flatten(),
                 rejected | "AllRejected" >> beam.Flatten(),
                 passes | "AllPasses" >> beam.Flatten())

@@ -8,16 +8,69 @@ import apache_beam as beam
 
 from common.fileio import atomic_write, join
 from pipeline import stats as tally
+from pipeline.stages.journal import PASSES
+from pipeline.stages.routing import KEPT, REJECTED
 
 DOWNLOAD_FAILED = "download_failed"
 
 
-def _sum_pairs(pairs):
-    docs = size = 0
-    for d, s in pairs:
-        docs += d
-        size += s
-    return docs, size
+def _pass_tallies(stage_and_bytes: tuple[str, int]) -> list[tuple]:
+    stage, size = stage_and_bytes
+    return [(tally.STAGE_KEPT, stage, (1, size))]
+
+
+def _rejection_tallies(record: dict) -> list[tuple]:
+    stage, reason, source = record["stage"], record["reason"], record.get("source") or ""
+    tallies = [(tally.STAGE_DROPPED, stage, (1, tally.document_bytes(record))), (tally.REASON, reason, 1),
+               (tally.SOURCE_REASON, (source, reason), 1)]
+    if stage == "lang" and record.get("lang"):
+        tallies.append((tally.DROPPED_LANG, record["lang"], 1))
+    if reason == DOWNLOAD_FAILED:
+        tallies.append((tally.FAILED_URL, record.get("url") or source, record.get("error", "")))
+    return tallies
+
+
+def _kept_tallies(doc: dict) -> list[tuple]:
+    tallies = [(tally.SOURCE_KEPT, doc.get("source") or "", 1)]
+    if doc.get("lang"):
+        tallies.append((tally.KEPT_LANG, doc["lang"], 1))
+    return tallies
+
+
+_TALLIES_OF = {PASSES: _pass_tallies, REJECTED: _rejection_tallies, KEPT: _kept_tallies}
+
+
+def _add(total, value):
+    if isinstance(value, tuple):
+        return tuple(a + b for a, b in zip(total or (0,) * len(value), value))
+    return (total or 0) + value
+
+
+class _Tally(beam.CombineFn):
+    """Elements of one flow → its tallies ((kind, key, value), see `pipeline.stats`), summed as they
+    come: one small dict per flow and bundle, however many documents pass."""
+
+    def __init__(self, flow: str):
+        self._flow = flow
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, totals, element):
+        for kind, key, value in _TALLIES_OF[self._flow](element):
+            # A failed URL keeps its error; everything else is a count.
+            totals[kind, key] = value if kind == tally.FAILED_URL else _add(totals.get((kind, key)), value)
+        return totals
+
+    def merge_accumulators(self, accumulators):
+        merged = {}
+        for totals in accumulators:
+            for (kind, key), value in totals.items():
+                merged[kind, key] = value if kind == tally.FAILED_URL else _add(merged.get((kind, key)), value)
+        return merged
+
+    def extract_output(self, totals):
+        return [(kind, key, value) for (kind, key), value in totals.items()]
 
 
 def _write_summary(tallies: list, out_dir: str, stages: list[str], run: dict) -> dict:
@@ -28,9 +81,11 @@ def _write_summary(tallies: list, out_dir: str, stages: list[str], run: dict) ->
 
 
 class Summarize(beam.PTransform):
-    """Input: a dict with "passes", (stage, bytes) for every stage each document passed
-    (`pipeline.stages.journal.stage_pass`), "rejected", every rejection record, and "kept", the
-    documents of the output. `stages` are the stages that ran after "read", in order.
+    """Input: a dict of flows, each a PCollection or a tuple of them (tallied one by one, never
+    flattened: a runner that materialises a flatten would hold them all): PASSES, (stage, bytes)
+    for every stage each document passed (`pipeline.stages.journal.stage_pass`); REJECTED, every
+    rejection record; KEPT, the documents of the output. `stages` are the stages that ran after
+    "read", in order.
 
     Writes `stats.json` into `out_dir`, with `run` (see `pipeline.stats.describe_run`) under "run",
     and returns a one-element PCollection holding the stats dict.
@@ -43,33 +98,15 @@ class Summarize(beam.PTransform):
         self._run = run
 
     def expand(self, flows):
-        passes, rejected, kept = flows["passes"], flows["rejected"], flows["kept"]
-        pieces = [
-            passes | "Passes" >> beam.MapTuple(lambda stage, size: (stage, (1, size)))
-            | "SumPasses" >> beam.CombinePerKey(_sum_pairs) | "TagPasses" >> beam.Map(lambda kv: (tally.STAGE_KEPT, *kv)),
-            rejected | "Drops" >> beam.Map(lambda r: (r["stage"], (1, tally.document_bytes(r))))
-            | "SumDrops" >> beam.CombinePerKey(_sum_pairs) | "TagDrops" >> beam.Map(lambda kv: (tally.STAGE_DROPPED, *kv)),
-            rejected | "Reasons" >> beam.Map(lambda r: (r["reason"], 1)) | "SumReasons" >> beam.CombinePerKey(sum)
-            | "TagReasons" >> beam.Map(lambda kv: (tally.REASON, *kv)),
-            kept | "KeptLangs" >> beam.FlatMap(lambda d: [(d["lang"], 1)] if d.get("lang") else [])
-            | "SumKeptLangs" >> beam.CombinePerKey(sum) | "TagKeptLangs" >> beam.Map(lambda kv: (tally.KEPT_LANG, *kv)),
-            rejected | "DroppedLangs" >> beam.FlatMap(
-                lambda r: [(r["lang"], 1)] if r.get("stage") == "lang" and r.get("lang") else [])
-            | "SumDroppedLangs" >> beam.CombinePerKey(sum)
-            | "TagDroppedLangs" >> beam.Map(lambda kv: (tally.DROPPED_LANG, *kv)),
-            rejected | "FailedUrls" >> beam.FlatMap(
-                lambda r: [(tally.FAILED_URL, r.get("url") or r.get("source"), r.get("error", ""))]
-                if r["reason"] == DOWNLOAD_FAILED else []),
-            kept | "KeptSources" >> beam.Map(lambda d: (d.get("source") or "", 1))
-            | "SumKeptSources" >> beam.CombinePerKey(sum)
-            | "TagKeptSources" >> beam.Map(lambda kv: (tally.SOURCE_KEPT, *kv)),
-            rejected | "RejectedSources" >> beam.Map(lambda r: ((r.get("source") or "", r["reason"]), 1))
-            | "SumRejectedSources" >> beam.CombinePerKey(sum)
-            | "TagRejectedSources" >> beam.Map(lambda kv: (tally.SOURCE_REASON, *kv)),
-        ]
+        tallies: tuple = ()
+        for flow in (PASSES, REJECTED, KEPT):
+            streams = flows[flow] if isinstance(flows[flow], tuple) else (flows[flow],)
+            tallies += tuple(stream | f"Tally{flow.capitalize()}{i}" >> beam.CombineGlobally(_Tally(flow))
+                             for i, stream in enumerate(streams))
         return (
-            pieces
+            tallies
             | "AllTallies" >> beam.Flatten()
-            | "Gather" >> beam.combiners.ToList()
+            | "Gather" >> beam.FlatMap(lambda found: found)
+            | "Collect" >> beam.combiners.ToList()
             | "Write" >> beam.Map(_write_summary, self._out_dir, self._stages, self._run)
         )

@@ -59,3 +59,8 @@ def key_digest(key: bytes) -> int:
     """A band key as 8 bytes, to count keys compactly; two keys sharing a digest only cost a bucket
     that pairs nobody."""
     return xxhash.xxh3_64_intdigest(key)
+
+
+def text_digest(text: str) -> int:
+    """`text` (a content hash, a document key) as 8 bytes, counted the same way as band keys."""
+    return key_digest(text.encode("utf-8", "surrogatepass"))
