@@ -84,8 +84,8 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
         stages.append("dedup")
         docs, duplicates = docs | "Dedup" >> Deduplicate(config.dedup)
         docs = count_progress(docs, progress, "dedup", "DedupProgress")
-        passes = (passes, docs | "PassedDedup" >> beam.Map(stage_pass, "dedup")) | "AllPasses" >> beam.Flatten()
-        rejected = (rejected, duplicates) | "AllRejected" >> beam.Flatten()
+        passes += (docs | "PassedDedup" >> beam.Map(stage_pass, "dedup"),)
+        rejected += (duplicates,)
     _write(docs, rejected, passes, sources, config, out_dir, stages)
 
 

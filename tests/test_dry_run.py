@@ -12,7 +12,7 @@ DATAFLOW = ["--runner=DataflowRunner", "--project=my-project", "--region=us-cent
             "--temp_location=gs://my-bucket/tmp", f"--setup_file={REPO / 'setup.py'}"]
 CLEAN_STAGES = ("Read -> PassedRead -> SpillReadRejected -> Extract -> PassedExtract -> SpillExtractRejected -> Lang -> "
                 "PassedLang -> SpillLangRejected -> Quality -> PassedQuality -> SpillQualityRejected -> Fingerprint -> "
-                "SpillKept -> Journal -> Dedup -> PassedDedup -> AllPasses -> AllRejected")
+                "SpillKept -> Journal -> Dedup -> PassedDedup -> WriteCleaned -> WriteRejected -> Summarize")
 
 
 def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys):

@@ -2,20 +2,23 @@
 
 Only small records travel through the shuffles that decide what is a duplicate: for each
 document a "node" (rank, id, content hash), its LSH band keys, and (for the Jaccard check) where
-its text is. Texts are joined back once, at the end; when they are spilled (`pipeline.stages.spill`)
-even that join moves only references, and a candidate pair's shingles are computed from the texts
-read back. The steps:
+its text is; and only for the documents that may have a duplicate at all. Each document is then
+routed by a lookup of the verdicts on its key, a side input that holds the duplicates alone. When
+texts are spilled (`pipeline.stages.spill`) a candidate pair's shingles are computed from the
+texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
 
 1. fingerprint every document (pure functions from `pipeline.text`): `Fingerprint` does it where
    the text is, before it is spilled; a document that reaches `Deduplicate` without one gets it
    there;
-2. exact: group by content hash, keep the first node of each group;
-3. near: group survivors by LSH bucket (only buckets two of them share: the keys are counted
-   first, compactly), turn buckets into candidate pairs, confirm each pair by
-   the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
-4. every document that is not its cluster's first node is rejected, `duplicate_of` naming the
+2. count: the 64-bit digests of every content hash, band key and document key go into arrays (8
+   bytes each, 17 digests a document), and those found twice or more make `Shared`; on web text
+   nearly every one is a single document's, so what follows is a small part of the corpus;
+3. exact: group the documents whose content hash is shared, keep the first node of each group;
+4. near: group survivors by the LSH buckets they share, turn buckets into candidate pairs, confirm
+   each pair by the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
+5. every document that is not its cluster's first node is rejected, `duplicate_of` naming the
    document its cluster keeps (an exact duplicate of a near duplicate points to that one too);
-5. optionally (`line_dedup`), lines shared by many kept documents are removed from all but the
+6. optionally (`line_dedup`), lines shared by many kept documents are removed from all but the
    first of them (`pipeline.text.line_dedup`); a document left empty is rejected, unless
    duplicates name it as their cluster's keeper: then it stays whole, so `duplicate_of` always
    names a kept document.
@@ -25,8 +28,9 @@ What a step holds in memory at once is reported as Beam distribution metrics (na
 document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `partners_per_document`
 and `verify_shingle_bytes` (the shingle sets computed, two at a time, to confirm one document's
 candidate pairs),
-and `exact_group_size` (documents sharing a text; read in two passes, never held). No step
-collects a whole PCollection; connected components report their own neighbourhoods.
+and `exact_group_size` (documents sharing a text; read in two passes, never held). The count's
+arrays grow with the corpus, by 136 bytes a document; no other step collects a whole PCollection,
+and connected components report their own neighbourhoods.
 
 A node's rank orders a cluster: 0 for every document under keep = "lowest_id", so the lowest id
 wins; minus the quality score under "highest_score", ties broken by id. The content hash in the

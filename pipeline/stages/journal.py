@@ -220,9 +220,10 @@ class JournalUnits(beam.PTransform):
     """`(kept, *rejected) | JournalUnits(work_dir)` -> `(kept, rejected, passes)`.
 
     The inputs are the records where the per-unit chain ends, each with its trail. The outputs hold
-    them without it; `passes` are (stage, bytes) for every stage each record passed. With
-    `work_dir`, every record is also journaled under its unit (a local run); with None (a remote
-    runner, a dry run) nothing is.
+    them without it; `passes` are (stage, bytes) for every stage each record passed. `rejected` and
+    `passes` are tuples of PCollections, one per input: not flattened, as FnApiRunner would hold a
+    flatten's input in memory. With `work_dir`, every record is also journaled under its unit (a
+    local run); with None (a remote runner, a dry run) nothing is.
     """
 
     def __init__(self, work_dir: str | None):
@@ -230,13 +231,14 @@ class JournalUnits(beam.PTransform):
         self._work_dir = work_dir
 
     def expand(self, streams):
-        kept, passes, rejected = [], [], []
+        kept, passes, rejected = None, [], []
         for index, stream in enumerate(streams):
             kind = KEPT if index == 0 else REJECTED
             journaled = stream | f"Journal{index}" >> beam.ParDo(
                 _JournalRecords(self._work_dir, kind)).with_outputs(PASSES, main=kind)
-            (kept if index == 0 else rejected).append(journaled[kind])
+            if index == 0:
+                kept = journaled[kind]
+            else:
+                rejected.append(journaled[kind])
             passes.append(journaled[PASSES])
-        return (kept | "AllKept" >> beam.Flatten(),
-                rejected | "AllRejected" >> beam.Flatten(),
-                passes | "AllPasses" >> beam.Flatten())
+        return kept, tuple(rejected), tuple(passes)
