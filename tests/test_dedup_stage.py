@@ -13,7 +13,12 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
 from pipeline.config import DedupConfig
 from pipeline.stages.components import ConnectedComponents, large_star, small_star
-from pipeline.stages.dedup import Deduplicate, candidate_pairs
+from pipeline.document import FINGERPRINT, JOURNAL_REF, TRAIL
+from pipeline.resume import unit_key
+from pipeline.stages.dedup import Deduplicate, DeduplicateJournaled, Fingerprint, candidate_pairs
+from pipeline.stages.journal import JournalUnits, ReplayJournals
+from pipeline.stages.routing import KEPT
+from pipeline.units import Unit
 from pipeline.text.line_dedup import line_key, line_keys
 from pipeline.text.shingles import jaccard, shingle_hashes
 
@@ -276,3 +281,37 @@ def test_line_dedup_keeps_boilerplate_lines_in_the_first_document_only(tmp_path)
     for record in rejected:
         if record["reason"] == "line_dedup_empty":
             assert record.get("text") == originals[record["id"]]
+
+
+def test_records_repeating_an_id_and_a_text_keep_the_first_by_content(tmp_path):
+    # a malformed input: the same id and text more than once; those records are grouped to be told apart
+    text = passage(6000, 150)
+    docs = [{"id": "a", "text": text, "n": 2}, {"id": "a", "text": text, "n": 1}, {"id": "a", "text": text, "n": 1},
+            {"id": "b", "text": text}, {"id": "c", "text": passage(7000, 150)}]
+    kept, rejected = run_dedup(docs, DedupConfig(), tmp_path)
+    assert sorted((doc["id"], doc.get("n")) for doc in kept) == [("a", 1), ("c", None)]
+    assert sorted((r["id"], r["reason"], r["duplicate_of"]) for r in rejected) == [
+        ("a", "exact_duplicate", "a"), ("a", "exact_duplicate", "a"), ("b", "exact_duplicate", "a")]
+
+
+def test_deduplicating_journals_decides_as_deduplicating_the_documents(tmp_path):
+    # the local second pass reads the kept journals three times instead of holding the documents
+    config = DedupConfig(max_cc_rounds=8)
+    docs = scenario_docs() + [{"id": "near-b-copy", "source": "test", "text": "a record repeating an id"}] * 2
+    work, unit = str(tmp_path / ".work"), Unit("test", 0, 1)
+    with beam.Pipeline(runner=FnApiRunner()) as pipeline:
+        trailed = [{**doc, TRAIL: (unit_key(unit), ())} for doc in docs]
+        fingerprinted = pipeline | "Docs" >> beam.Create(trailed) | Fingerprint(config)
+        (fingerprinted, pipeline | "NoRejections" >> beam.Create([])) | JournalUnits(work)
+
+    def build(pipeline):
+        replayed = pipeline | ReplayJournals(work, [unit])
+        kept, rejected = replayed[KEPT] | DeduplicateJournaled(config, work, [unit])
+        return {"kept": kept | "AllKept" >> beam.Flatten(), "rejected": rejected | "AllRejected" >> beam.Flatten()}
+
+    from_journals, _ = run_beam(build, tmp_path, "journaled")
+    kept, rejected = run_dedup(docs, config, tmp_path)
+    assert sorted(doc["id"] for doc in from_journals["kept"]) == sorted(doc["id"] for doc in kept)
+    assert verdicts(from_journals["rejected"]) == verdicts(rejected)
+    assert len(from_journals["rejected"]) == len(rejected) > len(verdicts(rejected))
+    assert all(FINGERPRINT not in doc and JOURNAL_REF in doc for doc in from_journals["kept"])

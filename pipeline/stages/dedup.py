@@ -163,6 +163,45 @@ class Fingerprint(beam.PTransform):
         return docs | "AddFingerprint" >> beam.ParDo(_AddFingerprint(self._config))
 
 
+class Shared(NamedTuple):
+    """What two or more documents hold, as digests (`pipeline.text.lsh.text_digest`, `key_digest`)."""
+    contents: frozenset[int]
+    band_keys: frozenset[int]
+    doc_keys: frozenset[int]
+
+
+class _SharedDigests(beam.CombineFn):
+    """fingerprinted docs → `Shared`: the 64-bit digests of the content hashes, LSH band keys and
+    document keys that two or more documents hold. Each counts as 8 bytes in an array, so the
+    steps after it carry only what can make a duplicate: on web text nearly every text, band key
+    and id is one document's alone. A digest shared by chance only costs a group of one."""
+
+    def create_accumulator(self):
+        return tuple(array.array("Q") for _ in Shared._fields)
+
+    def add_input(self, digests, doc):
+        contents, keys, documents = digests
+        content, doc_band_keys, _ = doc[FINGERPRINT]
+        contents.append(text_digest(content))
+        keys.extend(key_digest(key) for key in doc_band_keys)
+        documents.append(_doc_key_digest(_key_of(doc)))
+        return digests
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for digests in accumulators:
+            for into, more in zip(merged, digests):
+                into.extend(more)
+        return merged
+
+    def extract_output(self, digests):
+        return Shared(*(shared_keys(np.frombuffer(d, dtype=np.uint64)) for d in digests))
+
+
+def _doc_key_digest(key: tuple[str, str]) -> int:
+    return text_digest(f"{key[0]}\x00{key[1]}")
+
+
 def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
     """What the Jaccard check needs of a document: its language and its text, or where that is."""
     return {key: doc[key] for key in ("lang", "text", TEXT_REF) if key in doc}
@@ -192,48 +231,10 @@ def _exact_groups(grouped):
     size = 0
     for node, _ in members:
         size += 1
-        # Records sharing the keeper's id and text are told apart by the final join, not here.
+        # Records sharing the keeper's id and text are told apart by the route, not here.
         if _doc_key(node) != _doc_key(keeper):
             yield node, keeper
     _EXACT_GROUP_SIZE.update(size)
-
-
-class Shared(NamedTuple):
-    contents: frozenset[int]
-    band_keys: frozenset[int]
-    doc_keys: frozenset[int]
-
-
-class _SharedDigests(beam.CombineFn):
-    """fingerprinted docs → `Shared`: the 64-bit digests of the content hashes, LSH band keys and
-    document keys that two or more documents hold. Each counts as 8 bytes in an array, so the
-    steps after it carry only what can make a duplicate: on web text nearly every text, band key
-    and id is one document's alone. A digest shared by chance only costs a group of one."""
-
-    def create_accumulator(self):
-        return tuple(array.array("Q") for _ in Shared._fields)
-
-    def add_input(self, digests, doc):
-        contents, keys, documents = digests
-        content, band_keys_, _ = doc[FINGERPRINT]
-        contents.append(text_digest(content))
-        keys.extend(key_digest(key) for key in band_keys_)
-        documents.append(_doc_key_digest(_key_of(doc)))
-        return digests
-
-    def merge_accumulators(self, accumulators):
-        merged = self.create_accumulator()
-        for digests in accumulators:
-            for into, more in zip(merged, digests):
-                into.extend(more)
-        return merged
-
-    def extract_output(self, digests):
-        return Shared(*(shared_keys(np.frombuffer(d, dtype=np.uint64)) for d in digests))
-
-
-def _doc_key_digest(key: tuple[str, str]) -> int:
-    return text_digest(f"{key[0]}\x00{key[1]}")
 
 
 def _bucket_entries(survivor, shared: Shared):
