@@ -211,7 +211,7 @@ def _profile_steps(files: list[Path], config) -> tuple[list[tuple[str, int, floa
     rows.append(("read (WARC.gz to records)", len(read), time.perf_counter() - started))
     started = time.perf_counter()
     for path in files:
-        for _ in _census(Unit(str(path)), config.read):
+        for _ in _census(Unit(str(path)), config.read, {str(path): 0}):
             pass
     rows.append(("id census (every unit read again, records hashed)", len(read), time.perf_counter() - started))
     docs = [doc for tag, doc in read if tag == KEPT]

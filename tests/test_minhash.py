@@ -11,7 +11,7 @@ from datasketch.lsh import _optimal_param
 from common.config_io import ConfigError, from_dict
 from pipeline.config import DedupConfig
 from pipeline.text.line_dedup import line_key, line_keys, remove_lines, strip_from
-from pipeline.text.lsh import band_keys, key_digest, optimal_bands_rows, shared_keys
+from pipeline.text.lsh import band_keys, key_digest, optimal_bands_rows, shared_keys, text_digest
 from pipeline.text.minhash import SCRATCH_VALUES, MinHasher, check_config, estimate_jaccard, permutations, shingles_of
 from pipeline.text.shingles import content_hash, jaccard, normalize, shingle_hashes, uses_char_shingles
 
@@ -169,4 +169,11 @@ def test_shared_keys_are_the_band_keys_two_documents_hold():
     digests = [key_digest(key) for key in (first, second, alone, second, first, first)]
     assert shared_keys(digests) == {key_digest(first), key_digest(second)}
     assert shared_keys([]) == frozenset()
+    many = np.array([7, 3, 7, 1, 3, 7, 9], dtype=np.uint64)   # the array of a run is sorted where it is
+    assert shared_keys(many) == {3, 7} and many.tolist() == [1, 3, 3, 7, 7, 7, 9]
     assert key_digest(first) == key_digest(b"\x00\x01first") != key_digest(second)
+
+
+def test_text_digest_counts_any_string_as_its_utf8_bytes():
+    assert text_digest("é") == key_digest("é".encode()) != text_digest("e")
+    assert text_digest("lone \udc80 surrogate") == key_digest("lone \udc80 surrogate".encode("utf-8", "surrogatepass"))

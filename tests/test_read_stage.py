@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
@@ -12,6 +13,7 @@ from pipeline.sources import expand_sources, read_source
 from pipeline.stages.extract import ExtractText
 from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
+from pipeline.stages.unique_ids import later_occurrences
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -61,3 +63,15 @@ def test_read_then_extract_without_redistribution():
             ("en--blog.python.org.html", False, "Python 3.6.0 is now avai"),
         ]), label="texts")
         assert_that(rejected, equal_to([]), label="rejected")
+
+
+def test_later_occurrences_of_an_id_are_all_but_the_first_in_content_order():
+    # rows: id digest (2), source rank, record digest (2), position
+    rows = np.array([[0, 7, 1, 0, 9, 4],    # id 7 in source 1
+                     [0, 7, 0, 5, 0, 2],    # id 7 in source 0: first by source
+                     [0, 7, 0, 5, 0, 1],    # the same record again, earlier: first of all
+                     [0, 8, 1, 0, 0, 3],    # id 8 alone
+                     [1, 7, 0, 0, 0, 0]],   # another id (the high half differs)
+                    dtype=np.uint64)
+    assert sorted(later_occurrences(rows.ravel())) == [(0, 2), (1, 4)]
+    assert later_occurrences(np.array([], dtype=np.uint64)) == []

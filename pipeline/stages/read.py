@@ -29,13 +29,13 @@ class _ReadUnit(beam.DoFn):
         key = unit_key(unit)
         if self._journal_dir is not None:
             start_unit(self._journal_dir, key)
-        taken = dict(later_occurrences[unit.source])
+        id_taken_at = set(later_occurrences[unit.source])   # positions whose id an earlier record has
         records = 0
         for position, tag, record in unit_records(unit, self._config):
             if self._writer:
                 self._writer.add(docs_key("read"))
-            if tag == KEPT and position in taken:
-                tag, record = REJECTED, rejection(record, "read", DUPLICATE_ID, duplicate_of=taken[position])
+            if tag == KEPT and position in id_taken_at:
+                tag, record = REJECTED, rejection(record, "read", DUPLICATE_ID, duplicate_of=record["id"])
             record = {**record, TRAIL: (key, ())}
             records += 1
             if tag == REJECTED:
@@ -88,7 +88,7 @@ class ReadSources(beam.PTransform):
         if all(unit in self._done for unit in self._units):   # every unit replays: no file is read
             nothing = root | "NothingToRead" >> beam.Create([])
             return nothing, nothing
-        later = units | "DuplicateIds" >> DuplicateIds(self._config)
+        later = units | "DuplicateIds" >> DuplicateIds(self._config, [unit.source for unit in self._units])
         if self._done:
             units = units | "SkipDoneUnits" >> beam.Filter(lambda unit, done: unit not in done, self._done)
         routed = units | "ReadUnit" >> beam.ParDo(

@@ -1,10 +1,12 @@
 """Make document ids unique before anything joins on them, without moving documents to do it.
 
-A census pass reads every unit and sends only (id, source, content digest, position) through a
-shuffle; where an id occurs more than once, the first in a content-defined order (source, then
-digest of the whole record, then position) keeps it. The positions of the others, per source, are
-a side input of the real read, which rejects them there: ids are settled before extraction, and
-no page waits in memory for the decision.
+A census pass reads every unit and counts each record as six 64-bit numbers in an array: its id's
+128-bit digest, its source (as its rank among the sources), the 128-bit digest of the whole record
+and its position. Where an id occurs more than once, the first in a content-defined order (source,
+then digest of the whole record, then position) keeps it. The positions of the others, per
+source, are a side input of the real read, which rejects them there: ids are settled before
+extraction, no page waits in memory for the decision, and the census holds 48 bytes a record
+(a runner would hold the records of a shuffle decoded, some 0.6 KB each).
 
 URL sources are left out of the census: it would download every body twice. Their ids are the
 ones the reader makes unique within each file (WARC-Record-IDs, else "<name>:<position>"); an id
@@ -13,9 +15,11 @@ or merged wrongly, but both records keep the id).
 """
 from __future__ import annotations
 
+import array
 import json
 
 import apache_beam as beam
+import numpy as np
 import xxhash
 
 from pipeline.config import ReadConfig
@@ -26,34 +30,70 @@ from pipeline.units import Unit, unit_records
 DUPLICATE_ID = "duplicate_id"
 
 
-def _census(unit: Unit, config: ReadConfig):
+_FIELDS = 6   # id digest (2), source rank, record digest (2), position
+
+
+def _halves(value: int) -> tuple[int, int]:
+    return value >> 64, value & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def _census(unit: Unit, config: ReadConfig, source_rank: dict[str, int]):
+    """The six numbers of each kept record of `unit` (nothing for a URL source); a source's rank is
+    its place among the sources in sorted order, so ranks order as the sources' names do."""
     if is_url(unit.source):
         return
     for position, tag, doc in unit_records(unit, config):
         if tag == KEPT:
-            digest = xxhash.xxh128_hexdigest(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode(
+            digest = xxhash.xxh128_intdigest(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode(
                 "utf-8", "surrogatepass"))
-            yield doc["id"], (doc.get("source") or "", digest, unit.source, position)
+            id_digest = xxhash.xxh128_intdigest(str(doc["id"]).encode("utf-8", "surrogatepass"))
+            yield (*_halves(id_digest), source_rank[unit.source], *_halves(digest), position)
 
 
-def _later_occurrences(keyed):
-    # The same id twice means the same record was given twice (or two sources disagree on ids);
-    # the first in a content-defined order keeps the id, the others are reported, not lost.
-    doc_id, occurrences = keyed
-    _, *later = sorted(occurrences)
-    for _, _, source, position in later:
-        yield source, (position, doc_id)
+def later_occurrences(census: np.ndarray) -> list[tuple[int, int]]:
+    """(source rank, position) of every record whose id an earlier one has, from census rows of six
+    numbers. The same id twice means the same record was given twice (or two sources disagree on
+    ids); the first in a content-defined order keeps the id, the others are reported, not lost."""
+    rows = census.reshape(-1, _FIELDS)
+    order = np.lexsort(rows.T[::-1])              # by id, then source, record digest, position
+    rows = rows[order]
+    same_id_as_previous = np.all(rows[1:, :2] == rows[:-1, :2], axis=1)
+    later = rows[1:][same_id_as_previous]
+    return [(int(source), int(position)) for source, position in later[:, [2, 5]]]
+
+
+class _Census(beam.CombineFn):
+    """Census rows → the (source rank, position) of the later occurrences of each id."""
+
+    def create_accumulator(self):
+        return array.array("Q")
+
+    def add_input(self, rows, row):
+        rows.extend(row)
+        return rows
+
+    def merge_accumulators(self, accumulators):
+        merged = array.array("Q")
+        for rows in accumulators:
+            merged.extend(rows)
+        return merged
+
+    def extract_output(self, rows):
+        return later_occurrences(np.frombuffer(rows, dtype=np.uint64))
 
 
 class DuplicateIds(beam.PTransform):
-    """units → (source, (position, id)) for every record whose id an earlier one already has."""
+    """units → (source, position) for every record whose id an earlier one already has."""
 
-    def __init__(self, config: ReadConfig):
+    def __init__(self, config: ReadConfig, sources: list[str]):
         super().__init__()
         self._config = config
+        self._sources = sorted(set(sources))
 
     def expand(self, units):
+        sources = self._sources
+        rank = {source: i for i, source in enumerate(sources)}
         return (units
-                | "Census" >> beam.FlatMap(_census, self._config)
-                | "GroupById" >> beam.GroupByKey()
-                | "LaterOccurrences" >> beam.FlatMap(_later_occurrences))
+                | "Census" >> beam.FlatMap(_census, self._config, rank)
+                | "Count" >> beam.CombineGlobally(_Census())
+                | "LaterOccurrences" >> beam.FlatMap(lambda later: [(sources[s], position) for s, position in later]))

@@ -48,11 +48,15 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
             for band in range(bands)]
 
 
-def shared_keys(key_digests: np.ndarray) -> frozenset[int]:
+def shared_keys(key_digests: np.ndarray | list[int]) -> frozenset[int]:
     """The digests (see `key_digest`) found at least twice in `key_digests`: the only buckets that
-    can pair two documents. Most keys of a corpus are held by one document each."""
-    digests, counts = np.unique(np.asarray(key_digests, dtype=np.uint64), return_counts=True)
-    return frozenset(int(digest) for digest in digests[counts > 1])
+    can pair two documents. Most keys of a corpus are held by one document each. A writable uint64
+    array is sorted in place: it is the one array of a run that grows with the corpus, and a sorted
+    copy (as `np.unique` makes) would double it."""
+    digests = np.asarray(key_digests, dtype=np.uint64)
+    digests.sort()
+    repeated = digests[1:][digests[1:] == digests[:-1]]
+    return frozenset(int(digest) for digest in np.unique(repeated))
 
 
 def key_digest(key: bytes) -> int:
