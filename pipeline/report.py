@@ -18,7 +18,6 @@ from __future__ import annotations
 import heapq
 import json
 import re
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
@@ -194,17 +193,17 @@ def _records(out_dir: str, folder: str) -> Iterator[dict]:
     from apache_beam.io.filesystems import FileSystems
 
     from common.fileio import SHARD_GLOB, join
+    from pipeline.sources.formats import ReadError, decompressed_lines
 
     pattern = join(out_dir, folder, SHARD_GLOB)
     paths = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)
     for path in paths:
         line_number = 0
         try:
-            with FileSystems.open(path) as f:
-                for line_number, line in enumerate(iter(f.readline, b""), 1):
-                    if line.strip():
-                        yield json.loads(line)
-        except (OSError, EOFError, ValueError, zlib.error) as error:
+            for line_number, line in enumerate(decompressed_lines(path), 1):
+                if line.strip():
+                    yield json.loads(line)
+        except (OSError, ReadError, ValueError) as error:
             raise ReportError(f"cannot read {path} (after line {line_number}): {first_line(error)}") from None
 
 

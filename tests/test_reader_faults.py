@@ -302,3 +302,21 @@ def test_a_response_with_a_strange_status_line_costs_that_record_only(tmp_path):
     docs, rejected = read_all(tmp_path / "odd-status.warc")
     assert [doc["text"] for doc in docs] == ["the record before", "the record after"]
     assert reasons(rejected) == {"read_error": 1} and rejected[0]["id"].startswith("urn:test:")
+
+
+def test_decompressed_lines_stream_a_shard_and_stop_loudly_at_a_truncation(tmp_path):
+    from pipeline.sources.formats import ReadError, decompressed_lines
+    lines = [json.dumps({"id": i, "text": "wörds " * (i % 50)}).encode() + b"\n" for i in range(5000)]
+    whole = gzip.compress(b"".join(lines))
+    (tmp_path / "part.jsonl.gz").write_bytes(whole)
+    (tmp_path / "part.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b"".join(lines)))
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    assert list(decompressed_lines(str(tmp_path / "part.jsonl.gz"), chunk_bytes=4096)) == lines
+    assert list(decompressed_lines(str(tmp_path / "part.jsonl.zst"), chunk_bytes=4096)) == lines
+    read = []
+    with pytest.raises(ReadError, match="truncated"):
+        for line in decompressed_lines(str(tmp_path / "cut.jsonl.gz"), chunk_bytes=4096):
+            read.append(line)
+    # what was decompressed before the cut comes first, the cut line as far as it goes
+    assert 0 < len(read) < len(lines) and read[:-1] == lines[:len(read) - 1]
+    assert lines[len(read) - 1].startswith(read[-1])

@@ -10,7 +10,7 @@ import hashlib
 import io
 import posixpath
 import zlib
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 import zstandard
 from apache_beam.io.filesystem import CompressionTypes
@@ -109,6 +109,18 @@ def decompressed(raw: BinaryIO, chunk_bytes: int) -> io.BufferedReader:
         reader = zstandard.ZstdDecompressor().stream_reader(stream, read_size=chunk_bytes, read_across_frames=True)
         return io.BufferedReader(_ZstdErrors(reader), chunk_bytes)
     return stream
+
+
+def decompressed_lines(path: str, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """The lines of `path` (gzip, zstd or plain), decompressed `chunk_bytes` at a time: memory stays
+    flat however large the file (Beam's own decompressing reader buffers ever more of a large one).
+    A truncated or corrupt file raises ReadError where its good bytes end."""
+    with open_raw(path) as raw:
+        stream = decompressed(raw, chunk_bytes)
+        yield from iter(stream.readline, b"")
+        problem = stream_problem(stream)
+        if problem is not None:
+            raise problem
 
 
 def stream_problem(stream: io.BufferedReader) -> ReadError | None:

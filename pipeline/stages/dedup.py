@@ -54,7 +54,7 @@ from pipeline.stages.journal import ReplayJournals
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
-from pipeline.text.lsh import band_keys, key_digest, shared_keys, text_digest
+from pipeline.text.lsh import band_keys, holds, key_digest, shared_keys, sorted_digests, text_digest
 from pipeline.text.minhash import MinHasher, check_config, shingles_of
 from pipeline.text.shingles import content_hash, jaccard
 from pipeline.units import Unit
@@ -202,6 +202,26 @@ def _doc_key_digest(key: tuple[str, str]) -> int:
     return text_digest(f"{key[0]}\x00{key[1]}")
 
 
+class _KeyDigests(beam.CombineFn):
+    """doc keys → their digests as a sorted array (`sorted_digests`): 8 bytes a key."""
+
+    def create_accumulator(self):
+        return array.array("Q")
+
+    def add_input(self, digests, key):
+        digests.append(_doc_key_digest(key))
+        return digests
+
+    def merge_accumulators(self, accumulators):
+        merged = array.array("Q")
+        for digests in accumulators:
+            merged.extend(digests)
+        return merged
+
+    def extract_output(self, digests):
+        return sorted_digests(np.frombuffer(digests, dtype=np.uint64))
+
+
 def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
     """What the Jaccard check needs of a document: its language and its text, or where that is."""
     return {key: doc[key] for key in ("lang", "text", TEXT_REF) if key in doc}
@@ -308,7 +328,9 @@ def _canonical_json(doc: dict[str, Any]) -> str:
 
 class _Route(ReadsSpill):
     """(doc key, the documents of that key) → the kept document or rejection records, by the
-    verdicts on that key (a side input: only duplicates have one)."""
+    verdicts on that key (a side input: only duplicates have one). Only the keys in `judged` (the
+    digests of the keys with a verdict) are looked up: a lookup is a request to the runner, which
+    it caches, and most documents have no verdict."""
 
     def _ordered(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Records sharing an id and a text are ordered by their whole content, texts read back.
@@ -317,11 +339,12 @@ class _Route(ReadsSpill):
         return [doc for _, doc in sorted(((_canonical_json(self._reader.restore(doc)), doc) for doc in docs),
                                          key=lambda pair: pair[0])]
 
-    def process(self, keyed, verdicts_by_key):
+    def process(self, keyed, verdicts_by_key, judged: np.ndarray):
         key, docs = keyed
         docs = self._ordered(list(docs))
+        found = verdicts_by_key[key] if holds(judged, _doc_key_digest(key)) else ()
         # A record that only duplicates another with its own id and text is settled below.
-        verdicts = sorted(verdict for verdict in verdicts_by_key[key] if _doc_key(verdict[1]) != key)
+        verdicts = sorted(verdict for verdict in found if _doc_key(verdict[1]) != key)
         if verdicts:
             reason, keeper = verdicts[0]
             for doc in docs:
@@ -506,12 +529,14 @@ class RouteDuplicates(beam.PTransform):
 
     def expand(self, docs):
         verdicts = beam.pvalue.AsMultiMap(self._verdicts)
+        judged = beam.pvalue.AsSingleton(self._verdicts | "Keys" >> beam.Keys()
+                                         | "JudgedKeys" >> beam.CombineGlobally(_KeyDigests()))
         keyed = docs | "AloneOrRepeated" >> beam.FlatMap(_alone_or_repeated, self._shared).with_output_types(
             _KeyedAny).with_outputs(_REPEATED, main="alone")
         repeated = keyed[_REPEATED] | "GroupRepeated" >> beam.GroupByKey()
         kept, rejected = [], []
         for name, group in (("Alone", keyed["alone"]), ("Repeated", repeated)):
-            routed = group | f"Route{name}" >> beam.ParDo(_Route(), verdicts).with_outputs(REJECTED, main=KEPT)
+            routed = group | f"Route{name}" >> beam.ParDo(_Route(), verdicts, judged).with_outputs(REJECTED, main=KEPT)
             kept.append(routed[KEPT])
             rejected.append(routed[REJECTED])
         return tuple(kept), tuple(rejected)

@@ -59,6 +59,17 @@ def shared_keys(key_digests: np.ndarray | list[int]) -> frozenset[int]:
     return frozenset(int(digest) for digest in np.unique(repeated))
 
 
+def sorted_digests(digests: np.ndarray | list[int]) -> np.ndarray:
+    """`digests` as a sorted array without repeats: 8 bytes a digest, searched by `holds`."""
+    return np.unique(np.asarray(digests, dtype=np.uint64))
+
+
+def holds(sorted_array: np.ndarray, digest: int) -> bool:
+    """Whether `digest` is in `sorted_array` (from `sorted_digests`)."""
+    at = int(np.searchsorted(sorted_array, np.uint64(digest)))
+    return at < len(sorted_array) and int(sorted_array[at]) == digest
+
+
 def key_digest(key: bytes) -> int:
     """A band key as 8 bytes, to count keys compactly; two keys sharing a digest only cost a bucket
     that pairs nobody."""
