@@ -51,6 +51,7 @@ from pipeline.config import DedupConfig
 from pipeline.document import FINGERPRINT, TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
 from pipeline.stages.journal import ReplayJournals
+from pipeline.stages.number_array import NumberArray
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
@@ -202,24 +203,8 @@ def _doc_key_digest(key: tuple[str, str]) -> int:
     return text_digest(f"{key[0]}\x00{key[1]}")
 
 
-class _KeyDigests(beam.CombineFn):
-    """doc keys → their digests as a sorted array (`sorted_digests`): 8 bytes a key."""
-
-    def create_accumulator(self):
-        return array.array("Q")
-
-    def add_input(self, digests, key):
-        digests.append(_doc_key_digest(key))
-        return digests
-
-    def merge_accumulators(self, accumulators):
-        merged = array.array("Q")
-        for digests in accumulators:
-            merged.extend(digests)
-        return merged
-
-    def extract_output(self, digests):
-        return sorted_digests(np.frombuffer(digests, dtype=np.uint64))
+def _key_digests(key: tuple[str, str]) -> tuple[int]:
+    return (_doc_key_digest(key),)
 
 
 def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
@@ -530,7 +515,7 @@ class RouteDuplicates(beam.PTransform):
     def expand(self, docs):
         verdicts = beam.pvalue.AsMultiMap(self._verdicts)
         judged = beam.pvalue.AsSingleton(self._verdicts | "Keys" >> beam.Keys()
-                                         | "JudgedKeys" >> beam.CombineGlobally(_KeyDigests()))
+                                         | "JudgedKeys" >> beam.CombineGlobally(NumberArray(_key_digests, sorted_digests)))
         keyed = docs | "AloneOrRepeated" >> beam.FlatMap(_alone_or_repeated, self._shared).with_output_types(
             _KeyedAny).with_outputs(_REPEATED, main="alone")
         repeated = keyed[_REPEATED] | "GroupRepeated" >> beam.GroupByKey()

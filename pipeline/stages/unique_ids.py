@@ -15,7 +15,6 @@ or merged wrongly, but both records keep the id).
 """
 from __future__ import annotations
 
-import array
 import json
 
 import apache_beam as beam
@@ -24,6 +23,7 @@ import xxhash
 
 from pipeline.config import ReadConfig
 from pipeline.sources.formats import is_url
+from pipeline.stages.number_array import NumberArray
 from pipeline.stages.routing import KEPT
 from pipeline.units import Unit, unit_records
 
@@ -62,26 +62,6 @@ def later_occurrences(census: np.ndarray) -> list[tuple[int, int]]:
     return [(int(source), int(position)) for source, position in later[:, [2, 5]]]
 
 
-class _Census(beam.CombineFn):
-    """Census rows → the (source rank, position) of the later occurrences of each id."""
-
-    def create_accumulator(self):
-        return array.array("Q")
-
-    def add_input(self, rows, row):
-        rows.extend(row)
-        return rows
-
-    def merge_accumulators(self, accumulators):
-        merged = array.array("Q")
-        for rows in accumulators:
-            merged.extend(rows)
-        return merged
-
-    def extract_output(self, rows):
-        return later_occurrences(np.frombuffer(rows, dtype=np.uint64))
-
-
 class DuplicateIds(beam.PTransform):
     """units → (source, position) for every record whose id an earlier one already has."""
 
@@ -95,5 +75,5 @@ class DuplicateIds(beam.PTransform):
         rank = {source: i for i, source in enumerate(sources)}
         return (units
                 | "Census" >> beam.FlatMap(_census, self._config, rank)
-                | "Count" >> beam.CombineGlobally(_Census())
+                | "Count" >> beam.CombineGlobally(NumberArray(tuple, later_occurrences))
                 | "LaterOccurrences" >> beam.FlatMap(lambda later: [(sources[s], position) for s, position in later]))
