@@ -40,10 +40,15 @@ def _kept_tallies(doc: dict) -> list[tuple]:
 _TALLIES_OF = {PASSES: _pass_tallies, REJECTED: _rejection_tallies, KEPT: _kept_tallies}
 
 
-def _add(total, value):
-    if isinstance(value, tuple):
-        return tuple(a + b for a, b in zip(total or (0,) * len(value), value))
-    return (total or 0) + value
+def _fold(totals: dict, kind: str, key, value) -> None:
+    """Add one tally to `totals`: a failed URL keeps its error; everything else is a count (or a
+    (documents, bytes) pair) summed."""
+    if kind == tally.FAILED_URL:
+        totals[kind, key] = value
+    elif isinstance(value, tuple):
+        totals[kind, key] = tuple(a + b for a, b in zip(totals.get((kind, key), (0,) * len(value)), value))
+    else:
+        totals[kind, key] = totals.get((kind, key), 0) + value
 
 
 class _Tally(beam.CombineFn):
@@ -58,15 +63,14 @@ class _Tally(beam.CombineFn):
 
     def add_input(self, totals, element):
         for kind, key, value in _TALLIES_OF[self._flow](element):
-            # A failed URL keeps its error; everything else is a count.
-            totals[kind, key] = value if kind == tally.FAILED_URL else _add(totals.get((kind, key)), value)
+            _fold(totals, kind, key, value)
         return totals
 
     def merge_accumulators(self, accumulators):
         merged = {}
         for totals in accumulators:
             for (kind, key), value in totals.items():
-                merged[kind, key] = value if kind == tally.FAILED_URL else _add(merged.get((kind, key)), value)
+                _fold(merged, kind, key, value)
         return merged
 
     def extract_output(self, totals):
