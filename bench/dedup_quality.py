@@ -36,7 +36,7 @@ def run_stage(docs: list[dict], config: DedupConfig) -> dict[str, str]:
     """id → id of the document its cluster keeps (itself when kept)."""
     with tempfile.TemporaryDirectory() as scratch:
         with beam.Pipeline(runner=FnApiRunner()) as pipeline:
-            kept, rejected = pipeline | beam.Create(docs) | Deduplicate(config)
+            kept, rejected = pipeline | beam.Create(docs) | Deduplicate(config, f"{scratch}/work")
             _ = (kept | "KeptPairs" >> beam.Map(lambda doc: json.dumps([doc["id"], doc["id"]]))
                  | "WriteKept" >> beam.io.WriteToText(f"{scratch}/kept", shard_name_template=""))
             _ = (rejected | "RejectedPairs" >> beam.Map(lambda rec: json.dumps([rec["id"], rec["duplicate_of"]]))

@@ -28,6 +28,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -124,13 +125,14 @@ def run_child(corpus: str, mode: str) -> None:
 
     docs = cc_sample_docs() if corpus == "cc" else scaling_corpus(int(corpus))
     started = time.perf_counter()
-    pipeline = beam.Pipeline(runner=FnApiRunner())
-    source = pipeline | beam.Create(docs)
-    outputs = (source | Deduplicate(DedupConfig())) if mode == "dedup" else (source | beam.Reshuffle(),)
-    for index, pcoll in enumerate(outputs):
-        _ = pcoll | f"Count{index}" >> beam.combiners.Count.Globally()
-    result = pipeline.run()
-    result.wait_until_finish()
+    with tempfile.TemporaryDirectory() as scratch:
+        pipeline = beam.Pipeline(runner=FnApiRunner())
+        source = pipeline | beam.Create(docs)
+        outputs = (source | Deduplicate(DedupConfig(), scratch)) if mode == "dedup" else (source | beam.Reshuffle(),)
+        for index, pcoll in enumerate(outputs):
+            _ = pcoll | f"Count{index}" >> beam.combiners.Count.Globally()
+        result = pipeline.run()
+        result.wait_until_finish()
     held = {f"{found.key.metric.namespace}/{found.key.metric.name}": found.committed.max
             for found in result.metrics().query()["distributions"]}
     print(json.dumps({"docs": len(docs), "mode": mode, "seconds": time.perf_counter() - started,

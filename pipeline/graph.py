@@ -51,7 +51,7 @@ def _filtered(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_dir
         return name >> SpillTexts(work_dir, config.work.spill, flush_each=journal_dir is not None)
 
     units = plan_units(sources, config.work, workers)
-    docs, rejected = p | "Read" >> ReadSources(units, config.read, journal_dir, done_units, progress)
+    docs, rejected = p | "Read" >> ReadSources(units, config.read, work_dir, journal_dir, done_units, progress)
     docs = docs | "PassedRead" >> beam.Map(note_passed, "read")
     rejected_streams = [rejected | spill("SpillReadRejected")]
 
@@ -82,7 +82,7 @@ def build_clean(p: beam.Pipeline, sources: list[str], config: CleanConfig, out_d
     docs, rejected, passes, stages = _filtered(p, sources, config, out_dir, workers, progress, None)
     if "dedup" in config.stages:
         stages.append("dedup")
-        docs, duplicates = docs | "Dedup" >> Deduplicate(config.dedup)
+        docs, duplicates = docs | "Dedup" >> Deduplicate(config.dedup, join(out_dir, WORK_DIR))
         docs = count_progress(docs, progress, "dedup", "DedupProgress")
         passes += (docs | "PassedDedup" >> beam.Map(stage_pass, "dedup"),)
         rejected += (duplicates,)
@@ -106,7 +106,7 @@ def build_finish_pass(p: beam.Pipeline, sources: list[str], config: CleanConfig,
     if "dedup" in config.stages:
         stages.append("dedup")
         if config.dedup.line_dedup:  # it joins the kept documents themselves, so they are held
-            deduplicated, duplicates = kept[0] | "Dedup" >> Deduplicate(config.dedup)
+            deduplicated, duplicates = kept[0] | "Dedup" >> Deduplicate(config.dedup, work_dir)
             kept, rejected = [deduplicated], [*rejected, duplicates]
         else:
             deduplicated, duplicates = kept[0] | "Dedup" >> DeduplicateJournaled(config.dedup, work_dir, units)

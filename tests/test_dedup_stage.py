@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
@@ -15,11 +16,14 @@ from pipeline.config import DedupConfig
 from pipeline.stages.components import ConnectedComponents, large_star, small_star
 from pipeline.document import FINGERPRINT, JOURNAL_REF, TRAIL
 from pipeline.resume import unit_key
-from pipeline.stages.dedup import Deduplicate, DeduplicateJournaled, Fingerprint, candidate_pairs
+from pipeline.stages.dedup import (Deduplicate, DeduplicateJournaled, Fingerprint, Shared, candidate_pairs,
+                                   judged_digests, shared_digests)
 from pipeline.stages.journal import JournalUnits, ReplayJournals
 from pipeline.stages.routing import KEPT
+from pipeline.stages.sorted_rows import sort_rows
 from pipeline.units import Unit
 from pipeline.text.line_dedup import line_key, line_keys
+from pipeline.text.lsh import holds
 from pipeline.text.shingles import jaccard, shingle_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +64,7 @@ def run_dedup(docs: list[dict], config: DedupConfig, tmp_path: Path, name: str =
 def run_dedup_with_metrics(docs: list[dict], config: DedupConfig, tmp_path: Path,
                            name: str = "dedup") -> tuple[list, list, dict[str, int]]:
     def build(pipeline):
-        kept, rejected = pipeline | "Docs" >> beam.Create(docs) | Deduplicate(config)
+        kept, rejected = pipeline | "Docs" >> beam.Create(docs) | Deduplicate(config, str(tmp_path / f"{name}-work"))
         return {"kept": kept, "rejected": rejected}
 
     out, largest = run_beam(build, tmp_path, name)
@@ -315,3 +319,20 @@ def test_deduplicating_journals_decides_as_deduplicating_the_documents(tmp_path)
     assert verdicts(from_journals["rejected"]) == verdicts(rejected)
     assert len(from_journals["rejected"]) == len(rejected) > len(verdicts(rejected))
     assert all(FINGERPRINT not in doc and JOURNAL_REF in doc for doc in from_journals["kept"])
+
+
+def test_shared_digests_are_what_two_documents_hold_of_each_kind():
+    # count rows: (digest, kind), kind 0 a content hash, 1 a band key, 2 a document key
+    rows = np.array([[5, 0], [5, 0], [5, 1], [9, 1], [9, 1], [9, 1], [2**64 - 1, 2], [2**64 - 1, 2], [3, 2]],
+                    dtype=np.uint64)
+    shared = shared_digests([sort_rows(rows[:4]), sort_rows(rows[4:])])
+    assert shared == Shared(contents=frozenset({5}), band_keys=frozenset({9}), doc_keys=frozenset({2**64 - 1}))
+    assert shared_digests([]) == Shared(frozenset(), frozenset(), frozenset())
+
+
+def test_judged_digests_are_a_sorted_array_of_distinct_keys():
+    blocks = [sort_rows(np.array([[7], [3], [7]], dtype=np.uint64)), sort_rows(np.array([[2**63], [2**63]], dtype=np.uint64))]
+    judged = judged_digests(blocks)
+    assert judged.tolist() == [3, 7, 2**63] and judged.dtype == np.uint64
+    assert holds(judged, 7) and not holds(judged, 5)
+    assert judged_digests([]).tolist() == []

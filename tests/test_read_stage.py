@@ -13,6 +13,7 @@ from pipeline.sources import expand_sources, read_source
 from pipeline.stages.extract import ExtractText
 from pipeline.stages.read import ReadSources
 from pipeline.stages.routing import KEPT
+from pipeline.stages.sorted_rows import sort_rows
 from pipeline.stages.unique_ids import later_occurrences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def _expected(sources, config):
     return docs, rejected
 
 
-def test_read_sources_matches_direct_reading():
+def test_read_sources_matches_direct_reading(tmp_path):
     config = ReadConfig()
     sources = expand_sources(SPECS, config)
     assert len(sources) == 8
@@ -43,18 +44,18 @@ def test_read_sources_matches_direct_reading():
     assert len(doc_ids) == 16 + 3 + 22 + 20 + 1 + 1 and len(set(doc_ids)) == len(doc_ids)
     assert sorted(reason for _, reason in rejections) == ["http_status", "read_error", "read_error"]
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        docs, rejected = p | ReadSources(sources, config)
+        docs, rejected = p | ReadSources(sources, config, str(tmp_path))
         assert_that(docs | "DocIds" >> beam.Map(lambda d: d["id"]), equal_to(doc_ids), label="docs")
         assert_that(rejected | "Reasons" >> beam.Map(lambda r: (r["id"], r["reason"])), equal_to(rejections),
                     label="rejected")
 
 
-def test_read_then_extract_without_redistribution():
+def test_read_then_extract_without_redistribution(tmp_path):
     config = ReadConfig(redistribute=False)
     sources = expand_sources([str(SAMPLE / "web" / "cc_net-sample.warc.wet.gz"),
                               str(SAMPLE / "html" / "en--blog.python.org.html")], config)
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        docs, _ = p | ReadSources(sources, config)
+        docs, _ = p | ReadSources(sources, config, str(tmp_path))
         texts, rejected = docs | ExtractText(ExtractConfig())
         assert_that(texts | beam.Map(lambda d: (d["id"].split("@")[0].split(":")[0], "html" in d, d["text"][:24])), equal_to([
             ("urn", False, "Famous Mark Twain Quotes"),
@@ -73,5 +74,7 @@ def test_later_occurrences_of_an_id_are_all_but_the_first_in_content_order():
                      [0, 8, 1, 0, 0, 3],    # id 8 alone
                      [1, 7, 0, 0, 0, 0]],   # another id (the high half differs)
                     dtype=np.uint64)
-    assert sorted(later_occurrences(rows.ravel())) == [(0, 2), (1, 4)]
-    assert later_occurrences(np.array([], dtype=np.uint64)) == []
+    assert sorted(later_occurrences([sort_rows(rows)])) == [(0, 2), (1, 4)]
+    # Blocks never split an id (`sorted_ranges` cuts on the first number), and each is read alone.
+    assert sorted(later_occurrences([sort_rows(rows[:3]), sort_rows(rows[3:])])) == [(0, 2), (1, 4)]
+    assert later_occurrences([]) == []

@@ -59,19 +59,20 @@ def _expected(sources):
     return docs, rejected
 
 
-def _check_read(units, docs, rejected):
+def _check_read(units, docs, rejected, scratch: Path):
     with beam.Pipeline(runner=FnApiRunner()) as p:
-        read, read_rejected = p | ReadSources(units, ReadConfig())
+        read, read_rejected = p | ReadSources(units, ReadConfig(), str(scratch))
         assert_that(read | "Docs" >> beam.Map(lambda d: (d["id"], d.get("html") or d.get("text"))),
                     equal_to(docs), label="docs")
         assert_that(read_rejected | "Rejected" >> beam.Map(lambda r: (r["id"], r["reason"], r.get("duplicate_of"))),
                     equal_to(rejected), label="rejected")
 
 
-def test_a_stride_split_source_gives_the_documents_of_the_whole():
+def test_a_stride_split_source_gives_the_documents_of_the_whole(tmp_path):
     docs, rejected = _expected([WARC, CLIPPED_WARC])
     assert len(docs) > 10 and len(rejected) == 2   # the clipped file gives two read_errors
-    _check_read([Unit(WARC, i, 3) for i in range(3)] + [Unit(CLIPPED_WARC, i, 2) for i in range(2)], docs, rejected)
+    _check_read([Unit(WARC, i, 3) for i in range(3)] + [Unit(CLIPPED_WARC, i, 2) for i in range(2)], docs, rejected,
+                tmp_path)
 
 
 @pytest.mark.parametrize("parts", [1, 2])
@@ -84,7 +85,7 @@ def test_duplicate_ids_are_settled_across_units(tmp_path, parts):
     records = [record for tag, record in read_source(str(source), ReadConfig()) if record["id"] == "a"]
     kept_a = min(records, key=lambda r: xxhash.xxh128_hexdigest(json.dumps(r, sort_keys=True).encode()))["text"]
     _check_read([Unit(str(source), i, parts) for i in range(parts)], [("a", kept_a), ("b", "b")],
-                [("a", "duplicate_id", "a")] * 2)
+                [("a", "duplicate_id", "a")] * 2, tmp_path / ".work")
 
 
 def test_spilled_records_are_compact_and_write_the_same_bytes(tmp_path):

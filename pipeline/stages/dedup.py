@@ -10,9 +10,10 @@ texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
 1. fingerprint every document (pure functions from `pipeline.text`): `Fingerprint` does it where
    the text is, before it is spilled; a document that reaches `Deduplicate` without one gets it
    there;
-2. count: the 64-bit digests of every content hash, band key and document key go into arrays (8
-   bytes each, 17 digests a document), and those found twice or more make `Shared`; on web text
-   nearly every one is a single document's, so what follows is a small part of the corpus;
+2. count: the 64-bit digests of every content hash, band key and document key (17 a document)
+   are sorted on disk (`pipeline.stages.sorted_rows`), and those found twice or more make
+   `Shared`; on web text nearly every one is a single document's, so what follows is a small
+   part of the corpus;
 3. exact: group the documents whose content hash is shared, keep the first node of each group;
 4. near: group survivors by the LSH buckets they share, turn buckets into candidate pairs, confirm
    each pair by the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
@@ -28,9 +29,9 @@ What a step holds in memory at once is reported as Beam distribution metrics (na
 document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `partners_per_document`
 and `verify_shingle_bytes` (the shingle sets computed, two at a time, to confirm one document's
 candidate pairs),
-and `exact_group_size` (documents sharing a text; read in two passes, never held). The count's
-arrays grow with the corpus, by 136 bytes a document; no other step collects a whole PCollection,
-and connected components report their own neighbourhoods.
+and `exact_group_size` (documents sharing a text; read in two passes, never held). No step
+collects a whole PCollection in memory (the count sorts its rows on disk), and connected
+components report their own neighbourhoods.
 
 A node's rank orders a cluster: 0 for every document under keep = "lowest_id", so the lowest id
 wins; minus the quality score under "highest_score", ties broken by id. The content hash in the
@@ -38,7 +39,6 @@ node keeps two documents that share an id (a malformed input) apart.
 """
 from __future__ import annotations
 
-import array
 import json
 import math
 from typing import Any, Collection, Iterable, NamedTuple
@@ -51,11 +51,11 @@ from pipeline.config import DedupConfig
 from pipeline.document import FINGERPRINT, TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
 from pipeline.stages.journal import ReplayJournals
-from pipeline.stages.number_array import NumberArray
 from pipeline.stages.routing import KEPT, REJECTED
+from pipeline.stages.sorted_rows import SortedRows, repeated_rows
 from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
-from pipeline.text.lsh import band_keys, holds, key_digest, shared_keys, sorted_digests, text_digest
+from pipeline.text.lsh import band_keys, holds, key_digest, text_digest
 from pipeline.text.minhash import MinHasher, check_config, shingles_of
 from pipeline.text.shingles import content_hash, jaccard
 from pipeline.units import Unit
@@ -171,32 +171,35 @@ class Shared(NamedTuple):
     doc_keys: frozenset[int]
 
 
-class _SharedDigests(beam.CombineFn):
-    """fingerprinted docs → `Shared`: the 64-bit digests of the content hashes, LSH band keys and
-    document keys that two or more documents hold. Each counts as 8 bytes in an array, so the
-    steps after it carry only what can make a duplicate: on web text nearly every text, band key
-    and id is one document's alone. A digest shared by chance only costs a group of one."""
+# What a count row's second number says its digest is: the index of its field in `Shared`.
+_CONTENT, _BAND_KEY, _DOC_KEY = range(len(Shared._fields))
 
-    def create_accumulator(self):
-        return tuple(array.array("Q") for _ in Shared._fields)
 
-    def add_input(self, digests, doc):
-        contents, keys, documents = digests
-        content, doc_band_keys, _ = doc[FINGERPRINT]
-        contents.append(text_digest(content))
-        keys.extend(key_digest(key) for key in doc_band_keys)
-        documents.append(_doc_key_digest(_key_of(doc)))
-        return digests
+def _count_rows(doc) -> list[int]:
+    """A fingerprinted document's rows for the count, (digest, kind) each: its content hash, its
+    LSH band keys and its key, as 64-bit digests."""
+    content, doc_band_keys, _ = doc[FINGERPRINT]
+    rows = [text_digest(content), _CONTENT, _doc_key_digest(_key_of(doc)), _DOC_KEY]
+    for key in doc_band_keys:
+        rows += (key_digest(key), _BAND_KEY)
+    return rows
 
-    def merge_accumulators(self, accumulators):
-        merged = self.create_accumulator()
-        for digests in accumulators:
-            for into, more in zip(merged, digests):
-                into.extend(more)
-        return merged
 
-    def extract_output(self, digests):
-        return Shared(*(shared_keys(np.frombuffer(d, dtype=np.uint64)) for d in digests))
+def shared_digests(count: Iterable[np.ndarray]) -> Shared:
+    """`Shared` from the sorted count rows (`_count_rows`) of every document: the digests that two
+    or more documents hold, so that the steps after it carry only what can make a duplicate (on
+    web text nearly every text, band key and id is one document's alone). A digest shared by
+    chance only costs a group of one."""
+    found: tuple[list[int], ...] = tuple([] for _ in Shared._fields)
+    for rows in count:
+        for digest, kind in repeated_rows(rows).tolist():
+            found[kind].append(digest)
+    return Shared(*(frozenset(digests) for digests in found))
+
+
+def judged_digests(keys: Iterable[np.ndarray]) -> np.ndarray:
+    """The digests of the keys with a verdict, from their sorted rows: a sorted array for `holds`."""
+    return np.concatenate([np.empty(0, dtype=np.uint64), *(np.unique(rows[:, 0]) for rows in keys)])
 
 
 def _doc_key_digest(key: tuple[str, str]) -> int:
@@ -421,22 +424,25 @@ def drop_fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 class DuplicateVerdicts(beam.PTransform):
-    """`(counted, docs) | DuplicateVerdicts(config)` → (verdicts, shared): (doc key, (reason,
-    keeper node)) for every duplicate, and a singleton `Shared` (what two documents may share).
+    """`(counted, docs) | DuplicateVerdicts(config, scratch_dir)` → (verdicts, shared): (doc key,
+    (reason, keeper node)) for every duplicate, and a singleton `Shared` (what two documents may
+    share; the count sorts its rows under `scratch_dir`).
 
     `counted` and `docs` are the same fingerprinted documents: one PCollection read twice, or two
     reads of the same journals (the local second pass), so that the counts are taken in one pass
     and the documents filtered by them in the next without a runner holding them in between.
     """
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, scratch_dir: str):
         super().__init__()
         self._config = config
+        self._scratch_dir = scratch_dir
 
     def expand(self, counted_and_docs):
         counted, docs = counted_and_docs
         config = self._config
-        shared = beam.pvalue.AsSingleton(counted | "CountDigests" >> beam.CombineGlobally(_SharedDigests()))
+        shared = beam.pvalue.AsSingleton(counted | "CountDigests" >> SortedRows(
+            self._scratch_dir, "count", 2, _count_rows, shared_digests))
         nodes = docs | "Nodes" >> beam.FlatMap(_nodes, config, shared).with_output_types(
             _KeyedAny).with_outputs(_BANDS, _TEXTS, main="main")
         survivors = [nodes[_BANDS]]
@@ -502,20 +508,21 @@ class DuplicateVerdicts(beam.PTransform):
 
 
 class RouteDuplicates(beam.PTransform):
-    """`docs | RouteDuplicates(verdicts, shared)` → (kept, rejected), each a tuple of PCollections
+    """`docs | RouteDuplicates(verdicts, shared, scratch_dir)` → (kept, rejected), each a tuple of PCollections
     (not flattened: a runner that materialises a flatten would hold them all). Each document is
     routed alone, by a side-input lookup of its key's verdicts, except the few whose key other
     records may share, which are grouped first. Kept documents keep their fingerprints."""
 
-    def __init__(self, verdicts, shared):
+    def __init__(self, verdicts, shared, scratch_dir: str):
         super().__init__()
         self._verdicts = verdicts
         self._shared = shared
+        self._scratch_dir = scratch_dir
 
     def expand(self, docs):
         verdicts = beam.pvalue.AsMultiMap(self._verdicts)
-        judged = beam.pvalue.AsSingleton(self._verdicts | "Keys" >> beam.Keys()
-                                         | "JudgedKeys" >> beam.CombineGlobally(NumberArray(_key_digests, sorted_digests)))
+        judged = beam.pvalue.AsSingleton(self._verdicts | "Keys" >> beam.Keys() | "JudgedKeys" >> SortedRows(
+            self._scratch_dir, "judged", 1, _key_digests, judged_digests))
         keyed = docs | "AloneOrRepeated" >> beam.FlatMap(_alone_or_repeated, self._shared).with_output_types(
             _KeyedAny).with_outputs(_REPEATED, main="alone")
         repeated = keyed[_REPEATED] | "GroupRepeated" >> beam.GroupByKey()
@@ -548,26 +555,29 @@ class DeduplicateJournaled(beam.PTransform):
                                                                  with_passes=False)
             return replayed[KEPT]
 
-        verdicts, shared = (counted, read_again("ReadToGroup")) | "Verdicts" >> DuplicateVerdicts(self._config)
-        kept, rejected = read_again("ReadToRoute") | "Route" >> RouteDuplicates(verdicts, shared)
+        verdicts, shared = (counted, read_again("ReadToGroup")) | "Verdicts" >> DuplicateVerdicts(
+            self._config, self._work_dir)
+        kept, rejected = read_again("ReadToRoute") | "Route" >> RouteDuplicates(verdicts, shared, self._work_dir)
         return tuple(stream | f"DropFingerprints{i}" >> beam.Map(drop_fingerprint) for i, stream in enumerate(kept)), rejected
 
 
 class Deduplicate(beam.PTransform):
-    """Documents → (kept, rejected): one document per cluster of exact or near duplicates."""
+    """Documents → (kept, rejected): one document per cluster of exact or near duplicates; the
+    counts sort their rows under `scratch_dir` (the caller deletes it once the run is over)."""
 
-    def __init__(self, config: DedupConfig | None = None):
+    def __init__(self, config: DedupConfig, scratch_dir: str):
         super().__init__()
-        self._config = config or DedupConfig()
+        self._config = config
+        self._scratch_dir = scratch_dir
         self._bands, self._rows = check_config(self._config)  # a bad option fails here, in one line
 
     def expand(self, docs):
         config = self._config
         docs = docs | "Fingerprint" >> Fingerprint(config)
-        verdicts, shared = (docs, docs) | "Verdicts" >> DuplicateVerdicts(config)
+        verdicts, shared = (docs, docs) | "Verdicts" >> DuplicateVerdicts(config, self._scratch_dir)
         # Without the reshuffle, FnApiRunner fuses the route into the stage its verdicts come from,
         # and then waits for itself (the local second pass routes a second read of the journals).
-        kept, rejected = docs | "SettleDocs" >> beam.Reshuffle() | "Route" >> RouteDuplicates(verdicts, shared)
+        kept, rejected = docs | "SettleDocs" >> beam.Reshuffle() | "Route" >> RouteDuplicates(verdicts, shared, self._scratch_dir)
         kept = kept | "AllKept" >> beam.Flatten()
         rejected = rejected | "AllRejections" >> beam.Flatten()
         if config.line_dedup:

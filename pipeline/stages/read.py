@@ -58,7 +58,8 @@ class _ReadUnit(beam.DoFn):
 
 
 class ReadSources(beam.PTransform):
-    """`p | ReadSources(units, config)` -> `(documents, rejected)`, every document id unique.
+    """`p | ReadSources(units, config, scratch_dir)` -> `(documents, rejected)`, every document id
+    unique (the id census sorts its rows under `scratch_dir`).
 
     `units` come from `pipeline.units.plan_units` (resolved when the pipeline is built; a plain
     source stands for the whole of it, one unit). They are
@@ -72,11 +73,12 @@ class ReadSources(beam.PTransform):
     rerun replays their journals), though the id census still counts them.
     """
 
-    def __init__(self, units: list[Unit | str], config: ReadConfig, journal_dir: str | None = None,
+    def __init__(self, units: list[Unit | str], config: ReadConfig, scratch_dir: str, journal_dir: str | None = None,
                  done: frozenset[Unit] = frozenset(), progress: RunProgress | None = None):
         super().__init__()
         self._units = [unit if isinstance(unit, Unit) else Unit(unit) for unit in units]
         self._config = config
+        self._scratch_dir = scratch_dir
         self._journal_dir = journal_dir
         self._done = done
         self._progress = progress
@@ -88,7 +90,8 @@ class ReadSources(beam.PTransform):
         if all(unit in self._done for unit in self._units):   # every unit replays: no file is read
             nothing = root | "NothingToRead" >> beam.Create([])
             return nothing, nothing
-        later = units | "DuplicateIds" >> DuplicateIds(self._config, [unit.source for unit in self._units])
+        sources = [unit.source for unit in self._units]
+        later = units | "DuplicateIds" >> DuplicateIds(self._config, sources, self._scratch_dir)
         if self._done:
             units = units | "SkipDoneUnits" >> beam.Filter(lambda unit, done: unit not in done, self._done)
         routed = units | "ReadUnit" >> beam.ParDo(

@@ -48,24 +48,8 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[bytes]:
             for band in range(bands)]
 
 
-def shared_keys(key_digests: np.ndarray | list[int]) -> frozenset[int]:
-    """The digests (see `key_digest`) found at least twice in `key_digests`: the only buckets that
-    can pair two documents. Most keys of a corpus are held by one document each. A writable uint64
-    array is sorted in place: it is the one array of a run that grows with the corpus, and a sorted
-    copy (as `np.unique` makes) would double it."""
-    digests = np.asarray(key_digests, dtype=np.uint64)
-    digests.sort()
-    repeated = digests[1:][digests[1:] == digests[:-1]]
-    return frozenset(int(digest) for digest in np.unique(repeated))
-
-
-def sorted_digests(digests: np.ndarray | list[int]) -> np.ndarray:
-    """`digests` as a sorted array without repeats: 8 bytes a digest, searched by `holds`."""
-    return np.unique(np.asarray(digests, dtype=np.uint64))
-
-
 def holds(sorted_array: np.ndarray, digest: int) -> bool:
-    """Whether `digest` is in `sorted_array` (from `sorted_digests`)."""
+    """Whether `digest` is in `sorted_array`, a sorted uint64 array."""
     at = int(np.searchsorted(sorted_array, np.uint64(digest)))
     return at < len(sorted_array) and int(sorted_array[at]) == digest
 
