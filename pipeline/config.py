@@ -235,7 +235,7 @@ class WorkConfig:
     spill: bool = True
     # The writers sort each shard on disk, in runs of at most this much (MB of pickled records):
     # the memory a writer holds, whatever the size of the corpus.
-    sort_run_mb: float = 32.0
+    sort_run_mb: float = 8.0
     # Seconds between progress lines on stderr when it is not a terminal (a terminal gets a live bar).
     progress_seconds: float = 60.0
 

@@ -129,7 +129,7 @@ class WriteJsonlShards(beam.PTransform):
     """
 
     def __init__(self, directory: str, num_shards: int, scratch_dir: str, drop_fields: tuple[str, ...] = (),
-                 run_mb: float = 32.0):
+                 run_mb: float = 8.0):
         super().__init__()
         if num_shards < 1:
             raise ValueError(f"num_shards must be at least 1, got {num_shards}")
