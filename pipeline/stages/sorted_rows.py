@@ -25,7 +25,7 @@ from common.fileio import ensure_dir, join
 
 _RANGE_BYTES = 16 * 1024**2    # rows sorted together at a time when the runs are read back
 _READ_ROWS = 4096              # rows read from a run at a time
-_MERGE_FAN_IN = 64             # runs read at once
+MERGE_FAN_IN = 64              # runs read at once
 _DIGEST_SPACE = 1 << 64
 
 
@@ -73,16 +73,20 @@ def repeated_rows(rows: np.ndarray) -> np.ndarray:
     return again[np.concatenate([[True], np.any(again[1:] != again[:-1], axis=1)])] if len(again) else again
 
 
+def fewer_runs(runs: list, merge: Callable[[list], Any]) -> list:
+    """`runs`, merged by `merge` (a group of runs → one run) in groups of `MERGE_FAN_IN` until no
+    more than that are left: each run read at once holds an open file and its buffer."""
+    while len(runs) > MERGE_FAN_IN:
+        runs = [merge(runs[i:i + MERGE_FAN_IN]) for i in range(0, len(runs), MERGE_FAN_IN)]
+    return runs
+
+
 def sorted_ranges(runs: list[tuple[str, int]], width: int, range_bytes: int = _RANGE_BYTES) -> Iterator[np.ndarray]:
     """The rows of the sorted run files `runs` ((path, rows) each), as consecutive blocks in sorted
     order, each of about `range_bytes`: every row whose first column falls in one slice of the
-    64-bit space. First columns are digests, so the slices share the rows about evenly. Runs are
-    first merged in groups while there are more than `_MERGE_FAN_IN` (an open run holds a file and
-    a buffer)."""
-    while len(runs) > _MERGE_FAN_IN:
-        groups = [runs[i:i + _MERGE_FAN_IN] for i in range(0, len(runs), _MERGE_FAN_IN)]
-        runs = [_write_run(group[0][0].rsplit("-", 1)[0] + "-merged", sorted_ranges(group, width, range_bytes))
-                for group in groups]
+    64-bit space. First columns are digests, so the slices share the rows about evenly."""
+    runs = fewer_runs(runs, lambda group: _write_run(group[0][0].rsplit("-", 1)[0] + "-merged",
+                                                     sorted_ranges(group, width, range_bytes)))
     ranges = max(1, math.ceil(sum(rows for _, rows in runs) * width * 8 / range_bytes))
     with ExitStack() as stack:
         readers = [_RunReader(stack.enter_context(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)),

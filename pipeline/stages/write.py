@@ -23,11 +23,11 @@ from apache_beam.transforms.window import GlobalWindows
 from common.fileio import atomic_gzip_create, ensure_dir, join, jsonl_line, shard_name
 from common.hashing import bucket
 from pipeline.resume import frame, frames
+from pipeline.stages.sorted_rows import fewer_runs
 from pipeline.stages.spill import SpillReader
 
 
 _ID_ENCODING = ("utf-8", "surrogatepass")
-_MERGE_FAN_IN = 64
 
 
 def _record_id(record: dict) -> str:
@@ -91,11 +91,8 @@ def _run_rows(stack: ExitStack, path: str) -> Iterator[tuple[str, bytes]]:
 
 
 def _merged(runs: list[str]) -> Iterator[tuple[str, bytes]]:
-    """The rows of `runs` in id order, the runs first merged in groups while there are more than
-    `_MERGE_FAN_IN` (each open run holds a file handle and its buffer)."""
-    while len(runs) > _MERGE_FAN_IN:
-        groups = [runs[i:i + _MERGE_FAN_IN] for i in range(0, len(runs), _MERGE_FAN_IN)]
-        runs = [_write_run(group[0].rsplit("-", 1)[0] + "-merged", _merged(group)) for group in groups]
+    """The rows of `runs` in id order (`fewer_runs` first, when there are many)."""
+    runs = fewer_runs(runs, lambda group: _write_run(group[0].rsplit("-", 1)[0] + "-merged", _merged(group)))
     with ExitStack() as stack:
         yield from heapq.merge(*(_run_rows(stack, run) for run in runs), key=lambda row: row[0])
 
