@@ -18,7 +18,6 @@ or merged wrongly, but both records keep the id).
 from __future__ import annotations
 
 import json
-
 from typing import Iterable
 
 import apache_beam as beam
