@@ -7,10 +7,11 @@ import time
 import textwrap
 from pathlib import Path
 
+import apache_beam as beam
 import pytest
 
 from pipeline.__main__ import main
-from pipeline.runner import in_one_process, remote_workers, unknown_beam_flags
+from pipeline.runner import in_one_process, make_pipeline, remote_workers, unknown_beam_flags
 from tests.run_outputs import identical_outputs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,3 +143,28 @@ def test_the_second_pass_of_a_local_run_drops_only_the_flags_that_spread_it_over
             "--direct_num_workers", "3"]
     assert in_one_process(args) == ["--temp_location=/tmp/t"]
     assert in_one_process(["--runner=DirectRunner"]) == ["--runner=DirectRunner"]
+
+
+EVENTS = []   # the in-process worker runs the DoFns in this process, so they can record here
+
+
+class _Recorded(beam.DoFn):
+    def __init__(self, name):
+        self._name = name
+
+    def process(self, element):
+        EVENTS.append(("process", self._name))
+        yield element
+
+    def teardown(self):
+        EVENTS.append(("teardown", self._name))
+
+
+def test_the_local_runner_lets_go_of_a_stage_before_the_next_one_runs():
+    """Beam's worker would keep every stage's processor (and the buffers it grew) until the end."""
+    EVENTS.clear()
+    with make_pipeline([]) as p:
+        (p | beam.Create([("k", 1), ("k", 2)]) | "First" >> beam.ParDo(_Recorded("first"))
+         | beam.GroupByKey() | "Second" >> beam.ParDo(_Recorded("second")))
+    assert EVENTS.index(("teardown", "first")) < EVENTS.index(("process", "second"))
+    assert EVENTS.count(("teardown", "first")) == 1 and ("teardown", "second") in EVENTS
