@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from typing import Callable
@@ -75,6 +76,8 @@ def _report_or_fail(prog: str, pipeline: beam.Pipeline, inputs: dict, outputs: d
         report(pipeline, inputs, outputs)
     except Exception as error:  # a Dataflow job that cannot be translated: one line, as every failure
         return fail(prog, f"{type(error).__name__}: {error}")
+    finally:  # Beam deletes the temporary folder each pipeline makes only when the pipeline runs
+        shutil.rmtree(pipeline.local_tempdir, ignore_errors=True)
     return 0
 
 

@@ -1,5 +1,6 @@
 """`--dry-run`: what would run is printed, nothing runs, nothing remote is listed or read."""
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ CLEAN_STAGES = ("Read -> PassedRead -> SpillReadRejected -> Extract -> PassedExt
                 "SpillKept -> Journal -> Dedup -> PassedDedup -> WriteCleaned -> WriteRejected -> Summarize")
 
 
-def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys):
+def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     out = tmp_path / "out"
     assert main(["clean", "--input", str(SAMPLE / "html"), str(SAMPLE / "web"), "--output", str(out),
                  "--stages", "extract,lang", "--workers", "2", "--dry-run"]) == 0
@@ -26,7 +29,7 @@ def test_clean_dry_run_lists_local_inputs_and_stages_and_writes_nothing(tmp_path
     assert ("stages: Read -> PassedRead -> SpillReadRejected -> Extract -> PassedExtract -> SpillExtractRejected -> "
             "Lang -> PassedLang -> SpillLangRejected -> SpillKept -> Journal -> WriteCleaned -> WriteRejected -> "
             "Summarize") in printed
-    assert not out.exists()
+    assert not out.exists() and not list((tmp_path / "tmp").iterdir())
 
 
 def test_a_local_list_of_remote_entries_is_read_but_its_remote_entries_are_not_listed(tmp_path, capsys):
