@@ -193,7 +193,7 @@ def _records(out_dir: str, folder: str) -> Iterator[dict]:
     from apache_beam.io.filesystems import FileSystems
 
     from common.fileio import SHARD_GLOB, join
-    from pipeline.sources.formats import ReadError, decompressed_lines
+    from common.compressed import ReadError, decompressed_lines
 
     pattern = join(out_dir, folder, SHARD_GLOB)
     paths = sorted(m.path for r in FileSystems.match([pattern]) for m in r.metadata_list)

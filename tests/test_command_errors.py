@@ -104,10 +104,13 @@ def test_tokenize_to_a_file(work):
                         "--output", work / "a-file"), 2, "is a file, not a directory")
 
 
-@pytest.mark.parametrize("content", [b"not gzip at all", b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xffcorrupt deflate"])
-def test_tokenizer_train_on_a_corrupt_part_file_is_one_line(work, tmp_path, content):
+@pytest.mark.parametrize("content, problem", [
+    (b"not gzip at all", ":1: not valid JSON"),    # compression follows the bytes, not the name
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xffcorrupt deflate", ": cannot read (corrupt gzip data"),
+])
+def test_tokenizer_train_on_a_corrupt_part_file_is_one_line(work, tmp_path, content, problem):
     broken = Path(shutil.copytree(work / "cleaned", tmp_path / "cleaned"))
     part = sorted(broken.glob("part-*.jsonl.gz"))[0]
     part.write_bytes(content)
     assert_one_line(run("tokenizer", "train", "--input", broken, "--output", tmp_path / "tok", "--vocab-size", "1500"),
-                    1, f"{part}: cannot read")
+                    1, f"{part}{problem}")

@@ -305,7 +305,7 @@ def test_a_response_with_a_strange_status_line_costs_that_record_only(tmp_path):
 
 
 def test_decompressed_lines_stream_a_shard_and_stop_loudly_at_a_truncation(tmp_path):
-    from pipeline.sources.formats import ReadError, decompressed_lines
+    from common.compressed import ReadError, decompressed_lines
     lines = [json.dumps({"id": i, "text": "wörds " * (i % 50)}).encode() + b"\n" for i in range(5000)]
     whole = gzip.compress(b"".join(lines))
     (tmp_path / "part.jsonl.gz").write_bytes(whole)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import zlib
 from typing import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
 from common.cli import first_line
+from common.compressed import ReadError, decompressed_lines
 from common.fileio import COMPLETE_MARKER, SHARD_GLOB, is_complete, join
 
 
@@ -63,11 +63,11 @@ def parse_document(line: bytes | str, where: str) -> dict:
 
 
 def iter_documents(path: str) -> Iterator[dict]:
-    """Stream the documents of one (optionally compressed) JSON-lines file."""
+    """Stream the documents of one (optionally gzip- or zstd-compressed) JSON-lines file, holding one
+    chunk of it at a time however large the shard."""
     try:
-        with FileSystems.open(path) as f:
-            for line_number, line in enumerate(iter(f.readline, b""), start=1):
-                if line.strip():
-                    yield parse_document(line, f"{path}:{line_number}")
-    except (OSError, EOFError, zlib.error) as e:  # what a truncated or corrupt compressed file raises
+        for line_number, line in enumerate(decompressed_lines(path), start=1):
+            if line.strip():
+                yield parse_document(line, f"{path}:{line_number}")
+    except (OSError, ReadError) as e:  # a missing file; a truncated or corrupt compressed one
         raise InputError(f"{path}: cannot read ({first_line(e)})") from None

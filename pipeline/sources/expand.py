@@ -22,10 +22,10 @@ import tempfile
 from apache_beam.io.filesystems import FileSystems
 
 from common.cli import first_line
+from common.compressed import decompressed, open_raw
 from pipeline.config import ReadConfig
 from pipeline.sources.download import DownloadError, download
-from pipeline.sources.formats import (DATASET_MARKERS, decompressed, format_from_name, is_dataset_dir, is_url,
-                                      open_raw)
+from pipeline.sources.formats import DATASET_MARKERS, format_from_name, is_dataset_dir, is_url
 
 _GLOB_CHARS = "*?["
 _log = logging.getLogger(__name__)

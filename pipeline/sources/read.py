@@ -11,12 +11,12 @@ import os
 import tempfile
 from typing import Iterator
 
+from common.compressed import ReadError, decompressed, open_raw, stream_problem
 from pipeline.config import ReadConfig
 from pipeline.document import rejection
 from pipeline.sources.download import DownloadError, download
-from pipeline.sources.formats import (HTML, JSON, JSONL, PARQUET, TXT, WARC, ReadError, decompressed,
-                                      format_from_content, format_from_name, is_dataset_dir, is_url, open_raw,
-                                      source_label, stream_problem)
+from pipeline.sources.formats import (HTML, JSON, JSONL, PARQUET, TXT, WARC, format_from_content, format_from_name,
+                                      is_dataset_dir, is_url, source_label)
 from pipeline.sources.records import (dataset_documents, json_documents, jsonl_documents, parquet_documents,
                                       whole_file_document)
 from pipeline.sources.warc import warc_documents

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any, BinaryIO, Iterable, Iterator
 
+from common.compressed import ReadError
 from pipeline.config import ReadConfig
 from pipeline.document import rejection
 from pipeline.sources.charset import UndecodableError, charset_from_meta, decode_bytes
-from pipeline.sources.formats import JSON_LEAD, ReadError, is_url
+from pipeline.sources.formats import JSON_LEAD, is_url
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.text.normalize import replace_surrogates
 
