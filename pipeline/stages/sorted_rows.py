@@ -25,7 +25,7 @@ from common.fileio import ensure_dir, join
 
 _RANGE_BYTES = 16 * 1024**2    # rows sorted together at a time when the runs are read back
 _READ_ROWS = 4096              # rows read from a run at a time
-MERGE_FAN_IN = 64              # runs read at once
+_MERGE_FAN_IN = 64              # runs read at once
 _DIGEST_SPACE = 1 << 64
 
 
@@ -74,10 +74,10 @@ def repeated_rows(rows: np.ndarray) -> np.ndarray:
 
 
 def fewer_runs(runs: list, merge: Callable[[list], Any]) -> list:
-    """`runs`, merged by `merge` (a group of runs → one run) in groups of `MERGE_FAN_IN` until no
+    """`runs`, merged by `merge` (a group of runs → one run) in groups of `_MERGE_FAN_IN` until no
     more than that are left: each run read at once holds an open file and its buffer."""
-    while len(runs) > MERGE_FAN_IN:
-        runs = [merge(runs[i:i + MERGE_FAN_IN]) for i in range(0, len(runs), MERGE_FAN_IN)]
+    while len(runs) > _MERGE_FAN_IN:
+        runs = [merge(runs[i:i + _MERGE_FAN_IN]) for i in range(0, len(runs), _MERGE_FAN_IN)]
     return runs
 
 

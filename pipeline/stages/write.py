@@ -22,6 +22,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from common.fileio import atomic_gzip_create, ensure_dir, join, jsonl_line, shard_name
 from common.hashing import bucket
+from pipeline.config import WorkConfig
 from pipeline.resume import frame, frames
 from pipeline.stages.sorted_rows import fewer_runs
 from pipeline.stages.spill import SpillReader
@@ -126,7 +127,7 @@ class WriteJsonlShards(beam.PTransform):
     """
 
     def __init__(self, directory: str, num_shards: int, scratch_dir: str, drop_fields: tuple[str, ...] = (),
-                 run_mb: float = 8.0):
+                 run_mb: float = WorkConfig.sort_run_mb):
         super().__init__()
         if num_shards < 1:
             raise ValueError(f"num_shards must be at least 1, got {num_shards}")
