@@ -1,101 +1,35 @@
 """Write records as sorted, gzipped JSONL shards: the same records always give the same bytes.
 
-The sort happens on disk, as an external merge sort: records are cut into sorted runs of bounded
-size in files under a scratch folder, and each shard is written by merging its runs. No step holds
-a shard, let alone the corpus, in memory, and no shuffle carries the records themselves (a local
-runner would hold everything a shuffle carries), only the names of the run files.
+The sort happens on disk, as an external merge sort (`pipeline.stages.sorted_runs`): records are
+cut into sorted runs of bounded size in files under a scratch folder, and each shard is written by
+merging its runs. No step holds a shard, let alone the corpus, in memory, and no shuffle carries
+the records themselves (a local runner would hold everything a shuffle carries), only the names of
+the run files.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
-import pickle
-import uuid
-from contextlib import ExitStack
-from typing import Iterable, Iterator, Mapping
+from typing import Mapping
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.transforms.window import GlobalWindows
 
-from common.fileio import atomic_gzip_create, ensure_dir, join, jsonl_line, shard_name
-from common.hashing import bucket
+from common.fileio import atomic_gzip_create, jsonl_line, shard_name
 from pipeline.config import WorkConfig
-from pipeline.resume import frame, frames
-from pipeline.stages.sorted_rows import fewer_runs
+from pipeline.stages.sorted_runs import merged_groups, sorted_runs
 from pipeline.stages.spill import SpillReader
-
-
-_ID_ENCODING = ("utf-8", "surrogatepass")
 
 
 def _record_id(record: dict) -> str:
     return record.get("id") or ""
 
 
+def _by_id(record: dict) -> tuple[str, dict]:
+    return _record_id(record), record
+
+
 def _record_order(record: dict) -> tuple[str, str]:
     # Ids should be unique, but ordering must stay total even if they are not.
     return _record_id(record), json.dumps(record, sort_keys=True, ensure_ascii=False)
-
-
-class _SortedRuns(beam.DoFn):
-    """record → nothing, until `run_bytes` of pickled records have come: then one sorted run file
-    per shard they fall in, and (shard, run file) for each. What is left goes out at the bundle's end."""
-
-    def __init__(self, scratch_dir: str, name: str, num_shards: int, run_bytes: int):
-        self._scratch_dir = scratch_dir
-        self._name = name
-        self._num_shards = num_shards
-        self._run_bytes = run_bytes
-
-    def setup(self):
-        ensure_dir(self._scratch_dir)
-
-    def start_bundle(self):
-        self._buffered: dict[int, list[tuple[str, bytes]]] = {}
-        self._size = 0
-
-    def process(self, record: dict):
-        record_id = _record_id(record)
-        payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        self._buffered.setdefault(bucket(record_id, self._num_shards), []).append((record_id, payload))
-        self._size += len(payload)
-        if self._size >= self._run_bytes:
-            yield from self._flush()
-
-    def finish_bundle(self):
-        for shard_and_run in self._flush():
-            yield GlobalWindows.windowed_value(shard_and_run)
-
-    def _flush(self) -> Iterator[tuple[int, str]]:
-        for shard, rows in sorted(self._buffered.items()):
-            rows.sort(key=lambda row: row[0])
-            yield shard, _write_run(join(self._scratch_dir, f"sort-{self._name}-{shard:05d}"), rows)
-        self._buffered, self._size = {}, 0
-
-
-def _write_run(prefix: str, rows: Iterable[tuple[str, bytes]]) -> str:
-    """A run file `prefix-<unique>.run` of sorted (id, pickled record) rows: each the id's frame, then the record's."""
-    path = f"{prefix}-{uuid.uuid4().hex}.run"
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as run:
-        for record_id, payload in rows:
-            run.write(frame(record_id.encode(*_ID_ENCODING)) + frame(payload))
-    return path
-
-
-def _run_rows(stack: ExitStack, path: str) -> Iterator[tuple[str, bytes]]:
-    stream = stack.enter_context(FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED))
-    entries = (payload for _, payload in frames(stream))
-    return ((record_id.decode(*_ID_ENCODING), payload) for record_id, payload in zip(entries, entries))
-
-
-def _merged(runs: list[str]) -> Iterator[tuple[str, bytes]]:
-    """The rows of `runs` in id order (`fewer_runs` first, when there are many)."""
-    runs = fewer_runs(runs, lambda group: _write_run(group[0].rsplit("-", 1)[0] + "-merged", _merged(group)))
-    with ExitStack() as stack:
-        yield from heapq.merge(*(_run_rows(stack, run) for run in runs), key=lambda row: row[0])
 
 
 def _write_shard(index: int, runs: "Mapping[int, list[str]]", directory: str, drop_fields: tuple[str, ...]) -> str:
@@ -104,9 +38,8 @@ def _write_shard(index: int, runs: "Mapping[int, list[str]]", directory: str, dr
     the shard as it comes. Only one record per run, and the records of one id, are in memory."""
     path = f"{directory.rstrip('/')}/{shard_name(index)}"
     with SpillReader() as reader, atomic_gzip_create(path) as shard:
-        for _, same_id in itertools.groupby(_merged(sorted(runs[index])), key=lambda row: row[0]):
-            whole = ({k: v for k, v in reader.restore(pickle.loads(payload)).items() if k not in drop_fields}
-                     for _, payload in same_id)
+        for _, same_id in merged_groups(runs[index]):
+            whole = ({k: v for k, v in reader.restore(record).items() if k not in drop_fields} for record in same_id)
             for record in sorted(whole, key=_record_order):
                 shard.write(jsonl_line(record))
     return path
@@ -140,9 +73,8 @@ class WriteJsonlShards(beam.PTransform):
     def expand(self, records):
         streams = records if isinstance(records, tuple) else (records,)
         name = self._directory.rstrip("/").rsplit("/", 1)[-1]
-        runs = tuple(stream | f"SortedRuns{i}" >> beam.ParDo(
-            _SortedRuns(self._scratch_dir, name, self._num_shards, self._run_bytes)) for i, stream in enumerate(streams))
-        runs = runs | "AllRuns" >> beam.Flatten()
+        keyed = tuple(stream | f"ById{i}" >> beam.Map(_by_id) for i, stream in enumerate(streams))
+        runs = sorted_runs(keyed, self._scratch_dir, name, self._num_shards, self._run_bytes)
         return (
             streams[0].pipeline
             | "AllShards" >> beam.Create(list(range(self._num_shards)))
