@@ -12,8 +12,8 @@
 2. Memory at several corpus sizes (`scaling_corpus`: the same duplicate structure at every
    size), each size in a fresh process running the `Deduplicate` stage on Beam's FnApiRunner:
    - what the stage's steps hold at once, from its distribution metrics (largest LSH bucket,
-     exact group, neighbourhood, shingle sets joined to verify one document, shingle set of one
-     document): this is what a distributed runner's worker holds, and it should stay flat;
+     exact group, neighbourhood, shingle sets one bucket holds to verify its pairs, shingle set of
+     one document): this is what a distributed runner's worker holds, and it should stay flat;
    - the process's peak RSS next to a process that only shuffles the same documents.
      FnApiRunner keeps every PCollection in its one process, so both grow with the corpus; the
      difference divided by the corpus size is the stage's footprint per 1000 documents there.
@@ -49,8 +49,8 @@ SHINGLE = 5
 CC_SAMPLES = str(ROOT / "data" / "sample" / "jsonl" / "dolma-CC-MAIN-*.jsonl.gz")
 # Distribution metrics the stage reports, as printed: metric → column title.
 HELD = {"dedup/lsh_bucket_size": "bucket", "dedup/exact_group_size": "exact grp",
-        "connected_components/neighbourhood_size": "neighbours", "dedup/partners_per_document": "partners",
-        "dedup/verify_shingle_bytes": "verify KiB", "dedup/shingle_set_bytes": "doc KiB"}
+        "connected_components/neighbourhood_size": "neighbours", "dedup/verify_shingle_bytes": "verify KiB",
+        "dedup/shingle_set_bytes": "doc KiB"}
 
 
 def ours(texts: list[str]) -> tuple[float, float]:

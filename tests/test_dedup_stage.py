@@ -16,14 +16,13 @@ from pipeline.config import DedupConfig
 from pipeline.stages.components import ConnectedComponents, large_star, small_star
 from pipeline.document import FINGERPRINT, JOURNAL_REF, TRAIL
 from pipeline.resume import unit_key
-from pipeline.stages.dedup import (Deduplicate, DeduplicateJournaled, Fingerprint, Shared, candidate_pairs,
-                                   judged_digests, shared_digests)
+from pipeline.stages.dedup import (Deduplicate, DeduplicateJournaled, Fingerprint, candidate_pairs,
+                                   linked_members, shared_digests)
 from pipeline.stages.journal import JournalUnits, ReplayJournals
 from pipeline.stages.routing import KEPT
 from pipeline.stages.sorted_rows import sort_rows
 from pipeline.units import Unit
 from pipeline.text.line_dedup import line_key, line_keys
-from pipeline.text.lsh import holds
 from pipeline.text.shingles import jaccard, shingle_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +149,6 @@ def test_stage_reports_what_its_steps_hold(scenario_run):
     assert largest["dedup/shingle_set_bytes"] == 8 * longest
     assert largest["dedup/exact_group_size"] == 3  # exact-a, exact-b, exact-c
     assert 3 <= largest["dedup/lsh_bucket_size"] <= 4  # the chain; near-b-copy left with the exact step
-    assert largest["dedup/partners_per_document"] >= 1
     assert largest["dedup/verify_shingle_bytes"] >= 2 * 8 * (300 - 4)
     assert largest["connected_components/neighbourhood_size"] == 3  # chain-b with chain-a and chain-c
 
@@ -209,6 +207,23 @@ def test_candidate_pairs_per_bucket():
     assert len(candidate_pairs(nodes, verify=True, all_pairs_limit=10)) == 6
     assert candidate_pairs(nodes, verify=True, all_pairs_limit=3) == [(a, b), (a, c), (a, d), (b, c), (c, d)]
     assert candidate_pairs(nodes[:1], verify=True, all_pairs_limit=10) == []
+
+
+def test_linked_members_checks_only_pairs_not_yet_joined():
+    a, b, c, d, e = [(0.0, name, "h") for name in "abcde"]
+    checked = []
+
+    def similar(x, y):
+        checked.append((x[1], y[1]))
+        return e not in (x, y)
+
+    pairs = candidate_pairs([e, d, c, b, a], verify=True, all_pairs_limit=10)
+    assert linked_members(pairs, similar) == [(b, a), (c, a), (d, a)]
+    assert checked == [("a", "b"), ("a", "c"), ("a", "d"), ("a", "e"), ("b", "e"), ("c", "e"), ("d", "e")]
+    # a cluster's smallest member is its root, whenever it joins
+    assert linked_members([(c, d), (b, c), (d, a)], lambda x, y: True) == [(b, a), (c, a), (d, a)]
+    assert linked_members([(a, b), (c, d)], lambda x, y: True) == [(b, a), (d, c)]
+    assert linked_members([(a, b)], lambda x, y: False) == []
 
 
 def test_star_steps():
@@ -326,13 +341,6 @@ def test_shared_digests_are_what_two_documents_hold_of_each_kind():
     rows = np.array([[5, 0], [5, 0], [5, 1], [9, 1], [9, 1], [9, 1], [2**64 - 1, 2], [2**64 - 1, 2], [3, 2]],
                     dtype=np.uint64)
     shared = shared_digests([sort_rows(rows[:4]), sort_rows(rows[4:])])
-    assert shared == Shared(contents=frozenset({5}), band_keys=frozenset({9}), doc_keys=frozenset({2**64 - 1}))
-    assert shared_digests([]) == Shared(frozenset(), frozenset(), frozenset())
-
-
-def test_judged_digests_are_a_sorted_array_of_distinct_keys():
-    blocks = [sort_rows(np.array([[7], [3], [7]], dtype=np.uint64)), sort_rows(np.array([[2**63], [2**63]], dtype=np.uint64))]
-    judged = judged_digests(blocks)
-    assert judged.tolist() == [3, 7, 2**63] and judged.dtype == np.uint64
-    assert holds(judged, 7) and not holds(judged, 5)
-    assert judged_digests([]).tolist() == []
+    assert [kind.tolist() for kind in shared] == [[5], [9], [2**64 - 1]]
+    assert all(kind.dtype == np.uint64 for kind in shared)
+    assert [kind.tolist() for kind in shared_digests([])] == [[], [], []]

@@ -2,10 +2,12 @@
 
 Only small records travel through the shuffles that decide what is a duplicate: for each
 document a "node" (rank, id, content hash), its LSH band keys, and (for the Jaccard check) where
-its text is; and only for the documents that may have a duplicate at all. Each document is then
-routed by a lookup of the verdicts on its key, a side input that holds the duplicates alone. When
-texts are spilled (`pipeline.stages.spill`) a candidate pair's shingles are computed from the
-texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
+its text is; and only for the documents that may have a duplicate at all. No shuffle carries
+candidate pairs, whose number grows with the square of a bucket's size: each bucket is settled
+where it is grouped. Each document is then routed by a lookup of the verdicts on its key, in a
+table on disk that holds the duplicates alone (`pipeline.stages.lookup`: only its index is in
+memory, 16 bytes a duplicate). When texts are spilled (`pipeline.stages.spill`) a candidate
+pair's shingles are computed from the texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
 
 1. fingerprint every document (pure functions from `pipeline.text`): `Fingerprint` does it where
    the text is, before it is spilled; a document that reaches `Deduplicate` without one gets it
@@ -15,8 +17,11 @@ texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
    `Shared`; on web text nearly every one is a single document's, so what follows is a small
    part of the corpus;
 3. exact: group the documents whose content hash is shared, keep the first node of each group;
-4. near: group survivors by the LSH buckets they share, turn buckets into candidate pairs, confirm
-   each pair by the true Jaccard of its shingle sets, and cluster with `ConnectedComponents`;
+4. near: group survivors by the LSH buckets they share, on disk (`pipeline.stages.sorted_runs`:
+   their number grows with the corpus); in each bucket, confirm candidate pairs
+   by the true Jaccard of their shingle sets (`linked_members`: a pair already joined through
+   others is not checked), each of the bucket's clusters leaving as a star on its first node; and
+   join the stars of all buckets with `ConnectedComponents`;
 5. every document that is not its cluster's first node is rejected, `duplicate_of` naming the
    document its cluster keeps (an exact duplicate of a near duplicate points to that one too);
 6. optionally (`line_dedup`), lines shared by many kept documents are removed from all but the
@@ -26,10 +31,10 @@ texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
 
 What a step holds in memory at once is reported as Beam distribution metrics (namespace
 "dedup"; the largest value is the one to watch as a corpus grows): `shingle_set_bytes` per
-document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `partners_per_document`
-and `verify_shingle_bytes` (the shingle sets computed, two at a time, to confirm one document's
-candidate pairs),
-and `exact_group_size` (documents sharing a text; read in two passes, never held). No step
+document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `verify_shingle_bytes`
+(the shingle sets one bucket holds at once to confirm its pairs; at most `all_pairs_bucket_limit`
+of them), and `exact_group_size` (documents sharing a text; read in two passes, never held); the
+counter `jaccard_checks` says how many pairs were compared. No step
 collects a whole PCollection in memory (the count sorts its rows on disk), and connected
 components report their own neighbourhoods.
 
@@ -41,7 +46,9 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Collection, Iterable, NamedTuple
+import pickle
+from collections import OrderedDict
+from typing import Any, Callable, Collection, Iterable, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -51,8 +58,10 @@ from pipeline.config import DedupConfig
 from pipeline.document import FINGERPRINT, TEXT_REF, rejection
 from pipeline.stages.components import ConnectedComponents
 from pipeline.stages.journal import ReplayJournals
+from pipeline.stages.lookup import DiskMultiMap, WriteLookup
 from pipeline.stages.routing import KEPT, REJECTED
 from pipeline.stages.sorted_rows import SortedRows, repeated_rows
+from pipeline.stages.sorted_runs import GroupOnDisk
 from pipeline.stages.spill import ReadsSpill
 from pipeline.text.line_dedup import line_keys, remove_lines, strip_from
 from pipeline.text.lsh import band_keys, holds, key_digest, text_digest
@@ -66,14 +75,16 @@ NEAR_DUPLICATE = "near_duplicate"
 LINE_DEDUP_EMPTY = "line_dedup_empty"
 
 _BANDS = "bands"
-_TEXTS = "texts"
+# LSH buckets are grouped on disk in this many shards: merged one at a time locally, in parallel
+# on a cluster.
+_BUCKET_SHARDS = 16
 _REPEATED = "repeated"
 
 _SHINGLE_SET_BYTES = Metrics.distribution(STAGE, "shingle_set_bytes")
 _EXACT_GROUP_SIZE = Metrics.distribution(STAGE, "exact_group_size")
 _LSH_BUCKET_SIZE = Metrics.distribution(STAGE, "lsh_bucket_size")
-_PARTNERS_PER_DOCUMENT = Metrics.distribution(STAGE, "partners_per_document")
 _VERIFY_SHINGLE_BYTES = Metrics.distribution(STAGE, "verify_shingle_bytes")
+_JACCARD_CHECKS = Metrics.counter(STAGE, "jaccard_checks")
 _LINES_REMOVED = Metrics.counter(STAGE, "lines_removed")
 
 # A node is (rank, id, content hash); a document's key is (id, content hash).
@@ -129,6 +140,32 @@ def candidate_pairs(members: Iterable[Node], verify: bool, all_pairs_limit: int)
     return star + chain
 
 
+def linked_members(pairs: Iterable[tuple[Node, Node]],
+                   similar: Callable[[Node, Node], bool]) -> list[tuple[Node, Node]]:
+    """(member, the smallest member of its cluster) for every member that `pairs` link to another
+    and is not that smallest one, where a pair links when `similar` says so; in order.
+
+    A pair whose two members are already joined through others is not checked: the clusters come
+    out the same, and a bucket of n near copies costs n - 1 checks rather than n(n - 1)/2. Stars
+    keep what connects, so clusters joined across buckets are those the checked pairs make.
+    """
+    parent: dict[Node, Node] = {}
+
+    def root(node: Node) -> Node:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in pairs:
+        root_a, root_b = root(a), root(b)
+        if root_a != root_b and similar(a, b):
+            # The smaller root stays one, so every cluster's root is its smallest member.
+            parent[max(root_a, root_b)] = min(root_a, root_b)
+    return sorted((node, root(node)) for node in list(parent) if root(node) != node)
+
+
 class _AddFingerprint(beam.DoFn):
     """doc → doc with its FINGERPRINT (content hash, LSH band keys, rank), unless it has one."""
 
@@ -165,10 +202,12 @@ class Fingerprint(beam.PTransform):
 
 
 class Shared(NamedTuple):
-    """What two or more documents hold, as digests (`pipeline.text.lsh.text_digest`, `key_digest`)."""
-    contents: frozenset[int]
-    band_keys: frozenset[int]
-    doc_keys: frozenset[int]
+    """What two or more documents hold, as digests (`pipeline.text.lsh.text_digest`, `key_digest`),
+    each kind a sorted uint64 array (8 bytes a digest; a set of Python ints takes some 100) for
+    `pipeline.text.lsh.holds`."""
+    contents: np.ndarray
+    band_keys: np.ndarray
+    doc_keys: np.ndarray
 
 
 # What a count row's second number says its digest is: the index of its field in `Shared`.
@@ -190,24 +229,17 @@ def shared_digests(count: Iterable[np.ndarray]) -> Shared:
     or more documents hold, so that the steps after it carry only what can make a duplicate (on
     web text nearly every text, band key and id is one document's alone). A digest shared by
     chance only costs a group of one."""
-    found: tuple[list[int], ...] = tuple([] for _ in Shared._fields)
+    found: tuple[list[np.ndarray], ...] = tuple([np.empty(0, dtype=np.uint64)] for _ in Shared._fields)
     for rows in count:
-        for digest, kind in repeated_rows(rows).tolist():
-            found[kind].append(digest)
-    return Shared(*(frozenset(digests) for digests in found))
-
-
-def judged_digests(keys: Iterable[np.ndarray]) -> np.ndarray:
-    """The digests of the keys with a verdict, from their sorted rows: a sorted array for `holds`."""
-    return np.concatenate([np.empty(0, dtype=np.uint64), *(np.unique(rows[:, 0]) for rows in keys)])
+        repeated = repeated_rows(rows)
+        for kind, digests in enumerate(found):
+            digests.append(repeated[repeated[:, 1] == kind, 0])
+    # Blocks come in ascending order of digest, so each kind's digests do too.
+    return Shared(*(np.concatenate(digests) for digests in found))
 
 
 def _doc_key_digest(key: tuple[str, str]) -> int:
     return text_digest(f"{key[0]}\x00{key[1]}")
-
-
-def _key_digests(key: tuple[str, str]) -> tuple[int]:
-    return (_doc_key_digest(key),)
 
 
 def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
@@ -215,29 +247,37 @@ def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
     return {key: doc[key] for key in ("lang", "text", TEXT_REF) if key in doc}
 
 
+def _packed(value: Any) -> bytes:
+    # What dedup's groupings carry travels pickled, one bytes object each: FnApiRunner holds a
+    # shuffle's values decoded until the stage that reads them runs, and a survivor decoded is some
+    # forty Python objects (its band keys among them), three times its pickled size.
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _nodes(doc, config: DedupConfig, shared: Shared):
-    """doc → (content hash, (node, band keys)) when another document may share its text (exact
-    dedup groups those), else its (node, band keys) as a survivor; and, on a side output, where
-    its text is, when a bucket it falls in may pair it (the Jaccard check reads it)."""
+    """doc → (content hash, packed survivor) when another document may share its text (exact
+    dedup groups those), else the survivor itself: (node, band keys, text holder), the holder
+    (where its text is) only when a bucket it falls in may pair it, for the Jaccard check to read."""
     node = node_of(doc)
     keys = doc[FINGERPRINT][1]
-    if config.exact and text_digest(node[2]) in shared.contents:
-        yield node[2], (node, keys)
+    paired = config.near and config.verify_jaccard and any(holds(shared.band_keys, key_digest(key)) for key in keys)
+    survivor = (node, keys, _text_holder(doc) if paired else None)
+    if config.exact and holds(shared.contents, text_digest(node[2])):
+        yield node[2], _packed(survivor)
     else:
-        yield beam.pvalue.TaggedOutput(_BANDS, (node, keys))
-    if config.near and config.verify_jaccard and any(key_digest(key) in shared.band_keys for key in keys):
-        yield beam.pvalue.TaggedOutput(_TEXTS, (node, _text_holder(doc)))
+        yield beam.pvalue.TaggedOutput(_BANDS, survivor)
 
 
 def _exact_groups(grouped):
-    """Per content hash: the smallest node survives with its band keys; every other document is
-    a duplicate of it. Two passes over the group (Beam's grouped values can be iterated again),
-    so however many copies a text has, they are never all held in memory."""
+    """Per content hash: the smallest node survives (with its band keys and text holder); every
+    other document is a duplicate of it. Two passes over the group (Beam's grouped values can be
+    iterated again), so however many copies a text has, they are never all held in memory."""
     _, members = grouped
-    keeper, keeper_keys = min(members)
-    yield beam.pvalue.TaggedOutput(_BANDS, (keeper, keeper_keys))
+    survivor = min(map(pickle.loads, members), key=lambda member: member[0])
+    keeper = survivor[0]
+    yield beam.pvalue.TaggedOutput(_BANDS, survivor)
     size = 0
-    for node, _ in members:
+    for node, *_ in map(pickle.loads, members):
         size += 1
         # Records sharing the keeper's id and text are told apart by the route, not here.
         if _doc_key(node) != _doc_key(keeper):
@@ -246,49 +286,56 @@ def _exact_groups(grouped):
 
 
 def _bucket_entries(survivor, shared: Shared):
-    node, keys = survivor
-    for key in keys:
-        if key_digest(key) in shared.band_keys:
-            yield key, node
+    """survivor → (band key digest in hexadecimal, (node, text holder)) for each bucket that may pair it."""
+    node, keys, holder = survivor
+    for digest in map(key_digest, keys):
+        if holds(shared.band_keys, digest):
+            yield f"{digest:016x}", (node, holder)
 
 
-def _bucket_pairs(bucket, verify: bool, all_pairs_limit: int) -> list[tuple[Node, Node]]:
-    _, members = bucket
-    members = list(members)
-    _LSH_BUCKET_SIZE.update(len(members))
-    return candidate_pairs(members, verify, all_pairs_limit)
-
-
-def _send_text_to_partners(grouped):
-    """(u, {texts: [u's], partners: [v...]}) → (v, (u, u's text holder)) for each partner v."""
-    node, joined = grouped
-    texts = joined[_TEXTS]
-    _PARTNERS_PER_DOCUMENT.update(len(joined["partners"]))
-    for partner in joined["partners"]:
-        yield partner, (node, texts[0])
-
-
-class _VerifiedEdges(ReadsSpill):
-    """(v, {texts: [v's], candidates: [(u, u's text holder)...]}) → (u, v) where Jaccard(u, v) ≥ threshold."""
+class _LinkBucket(ReadsSpill):
+    """(band key digest, [(node, text holder)...]) → (node, smallest node linked to it) for
+    the members of one LSH bucket (`linked_members`): its candidate pairs, confirmed by the true
+    Jaccard of their shingle sets unless `verify_jaccard` is off. The sets are computed from the
+    texts read back, and the last `all_pairs_bucket_limit` of them kept: all of an all-pairs
+    bucket's, and the star's centre and the chain's last link in a larger one."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
 
-    def _shingles(self, holder: dict[str, Any]) -> np.ndarray:
-        return shingles_of(self._reader.text(holder), holder.get("lang"), self._config)
-
-    def process(self, grouped):
-        node, joined = grouped
-        if not joined["candidates"]:
+    def process(self, bucket):
+        _, entries = bucket
+        entries = list(entries)
+        _LSH_BUCKET_SIZE.update(len(entries))
+        holders: dict[Node, Any] = {}
+        for node, holder in entries:
+            holders.setdefault(node, holder)
+        pairs = candidate_pairs(holders, self._config.verify_jaccard, self._config.all_pairs_bucket_limit)
+        if not self._config.verify_jaccard:
+            yield from linked_members(pairs, lambda a, b: True)
             return
-        own = self._shingles(joined[_TEXTS][0])
-        verify_bytes = own.nbytes
-        for partner, holder in joined["candidates"]:
-            partner_shingles = self._shingles(holder)
-            verify_bytes += partner_shingles.nbytes
-            if jaccard(own, partner_shingles) >= self._config.threshold:
-                yield partner, node
-        _VERIFY_SHINGLE_BYTES.update(verify_bytes)
+        kept: OrderedDict[Node, np.ndarray] = OrderedDict()
+        most_held = 0
+
+        def shingles(node: Node) -> np.ndarray:
+            nonlocal most_held
+            if node in kept:
+                kept.move_to_end(node)
+                return kept[node]
+            if len(kept) >= max(2, self._config.all_pairs_bucket_limit):
+                kept.popitem(last=False)
+            holder = holders[node]
+            kept[node] = shingles_of(self._reader.text(holder), holder.get("lang"), self._config)
+            most_held = max(most_held, sum(held.nbytes for held in kept.values()))
+            return kept[node]
+
+        def similar(a: Node, b: Node) -> bool:
+            _JACCARD_CHECKS.inc()
+            return jaccard(shingles(a), shingles(b)) >= self._config.threshold
+
+        yield from linked_members(pairs, similar)
+        if most_held:
+            _VERIFY_SHINGLE_BYTES.update(most_held)
 
 
 _MEMBER = "member"
@@ -316,9 +363,7 @@ def _canonical_json(doc: dict[str, Any]) -> str:
 
 class _Route(ReadsSpill):
     """(doc key, the documents of that key) → the kept document or rejection records, by the
-    verdicts on that key (a side input: only duplicates have one). Only the keys in `judged` (the
-    digests of the keys with a verdict) are looked up: a lookup is a request to the runner, which
-    it caches, and most documents have no verdict."""
+    verdicts on that key (a side input: a `DiskMultiMap` whose file only duplicates are in)."""
 
     def _ordered(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Records sharing an id and a text are ordered by their whole content, texts read back.
@@ -327,10 +372,10 @@ class _Route(ReadsSpill):
         return [doc for _, doc in sorted(((_canonical_json(self._reader.restore(doc)), doc) for doc in docs),
                                          key=lambda pair: pair[0])]
 
-    def process(self, keyed, verdicts_by_key, judged: np.ndarray):
+    def process(self, keyed, verdicts_by_key: DiskMultiMap):
         key, docs = keyed
         docs = self._ordered(list(docs))
-        found = verdicts_by_key[key] if holds(judged, _doc_key_digest(key)) else ()
+        found = verdicts_by_key.values(key, _doc_key_digest(key), self._reader.bytes_at)
         # A record that only duplicates another with its own id and text is settled below.
         verdicts = sorted(verdict for verdict in found if _doc_key(verdict[1]) != key)
         if verdicts:
@@ -348,7 +393,7 @@ def _alone_or_repeated(doc, shared: Shared):
     """doc → (doc key, [doc]), or (doc key, doc) on a side output when other records may share its
     key (the same id and text): those are grouped, to be told apart."""
     key = _key_of(doc)
-    if _doc_key_digest(key) in shared.doc_keys:
+    if holds(shared.doc_keys, _doc_key_digest(key)):
         yield beam.pvalue.TaggedOutput(_REPEATED, (key, doc))
     else:
         yield key, [doc]
@@ -444,7 +489,7 @@ class DuplicateVerdicts(beam.PTransform):
         shared = beam.pvalue.AsSingleton(counted | "CountDigests" >> SortedRows(
             self._scratch_dir, "count", 2, _count_rows, shared_digests))
         nodes = docs | "Nodes" >> beam.FlatMap(_nodes, config, shared).with_output_types(
-            _KeyedAny).with_outputs(_BANDS, _TEXTS, main="main")
+            _KeyedAny).with_outputs(_BANDS, main="main")
         survivors = [nodes[_BANDS]]
         exact_duplicates = None
         if config.exact:
@@ -462,15 +507,12 @@ class DuplicateVerdicts(beam.PTransform):
             # Survivors are not flattened first: a runner that materialises a flatten would hold them all.
             entries = tuple(group | f"BucketEntries{i}" >> beam.FlatMap(_bucket_entries, shared)
                             for i, group in enumerate(survivors))
-            pairs = (
+            near_roots = (
                 entries
-                | "AllBucketEntries" >> beam.Flatten()
-                | "GroupByBucket" >> beam.GroupByKey()
-                | "CandidatePairs" >> beam.FlatMap(_bucket_pairs, config.verify_jaccard, config.all_pairs_bucket_limit)
-                | "DistinctPairs" >> beam.Distinct()
+                | "LinkBuckets" >> GroupOnDisk(self._scratch_dir, "buckets", _BUCKET_SHARDS, _LinkBucket(config))
+                | "DistinctLinks" >> beam.Distinct()
+                | "Components" >> ConnectedComponents(config.max_cc_rounds)
             )
-            edges = self._verify(pairs, nodes[_TEXTS]) if config.verify_jaccard else pairs
-            near_roots = edges | "Components" >> ConnectedComponents(config.max_cc_rounds)
             verdicts.append(near_roots | "NearVerdicts" >> beam.MapTuple(lambda node, root: (node, (NEAR_DUPLICATE, root))))
 
         if exact_duplicates is not None:
@@ -494,18 +536,6 @@ class DuplicateVerdicts(beam.PTransform):
                  | "KeyVerdicts" >> beam.MapTuple(lambda node, verdict: (_doc_key(node), verdict)))
         return keyed, shared
 
-    def _verify(self, pairs, texts):
-        sent = (
-            {_TEXTS: texts, "partners": pairs}
-            | "JoinFirstTexts" >> beam.CoGroupByKey()
-            | "SendTexts" >> beam.FlatMap(_send_text_to_partners)
-        )
-        return (
-            {_TEXTS: texts, "candidates": sent}
-            | "JoinSecondTexts" >> beam.CoGroupByKey()
-            | "TrueJaccard" >> beam.ParDo(_VerifiedEdges(self._config))
-        )
-
 
 class RouteDuplicates(beam.PTransform):
     """`docs | RouteDuplicates(verdicts, shared, scratch_dir)` → (kept, rejected), each a tuple of PCollections
@@ -520,15 +550,14 @@ class RouteDuplicates(beam.PTransform):
         self._scratch_dir = scratch_dir
 
     def expand(self, docs):
-        verdicts = beam.pvalue.AsMultiMap(self._verdicts)
-        judged = beam.pvalue.AsSingleton(self._verdicts | "Keys" >> beam.Keys() | "JudgedKeys" >> SortedRows(
-            self._scratch_dir, "judged", 1, _key_digests, judged_digests))
+        verdicts = beam.pvalue.AsSingleton(self._verdicts | "VerdictTable" >> WriteLookup(
+            self._scratch_dir, "verdicts", _doc_key_digest))
         keyed = docs | "AloneOrRepeated" >> beam.FlatMap(_alone_or_repeated, self._shared).with_output_types(
             _KeyedAny).with_outputs(_REPEATED, main="alone")
         repeated = keyed[_REPEATED] | "GroupRepeated" >> beam.GroupByKey()
         kept, rejected = [], []
         for name, group in (("Alone", keyed["alone"]), ("Repeated", repeated)):
-            routed = group | f"Route{name}" >> beam.ParDo(_Route(), verdicts, judged).with_outputs(REJECTED, main=KEPT)
+            routed = group | f"Route{name}" >> beam.ParDo(_Route(), verdicts).with_outputs(REJECTED, main=KEPT)
             kept.append(routed[KEPT])
             rejected.append(routed[REJECTED])
         return tuple(kept), tuple(rejected)

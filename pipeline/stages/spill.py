@@ -99,14 +99,14 @@ class SpillReader:
         ref = record.get(SPILLED[field])
         if ref is None:
             return record.get(field) or ""
-        return self._bytes(ref).decode(*_ENCODING)
+        return self.bytes_at(ref).decode(*_ENCODING)
 
     def restore(self, record: dict) -> dict:
         """`record` whole again: with the fields a replayed record left in its unit's journal
         (`JOURNAL_REF`, see `pipeline.stages.journal`), and its text (and HTML) in place of
         `text_ref` (and `html_ref`)."""
         if JOURNAL_REF in record:
-            journaled = journaled_record(self._bytes(record[JOURNAL_REF]))
+            journaled = journaled_record(self.bytes_at(record[JOURNAL_REF]))
             record = {**{key: value for key, value in journaled.items() if key not in REPLAYED_FIELDS},
                       **{key: value for key, value in record.items() if key != JOURNAL_REF}}
         spilled = [field for field, ref in SPILLED.items() if ref in record]
@@ -116,7 +116,8 @@ class SpillReader:
         return {**{key: value for key, value in record.items() if key not in refs},
                 **{field: self.text(record, field) for field in spilled}}
 
-    def _bytes(self, ref: tuple[str, int, int]) -> bytes:
+    def bytes_at(self, ref: tuple[str, int, int]) -> bytes:
+        """The `length` bytes at `offset` of file `path`, for `ref` = (path, offset, length)."""
         path, offset, length = ref
         handle = self._open(path)
         handle.seek(offset)
