@@ -16,7 +16,7 @@ from pipeline.config import DedupConfig
 from pipeline.stages.components import ConnectedComponents, large_star, small_star
 from pipeline.document import FINGERPRINT, JOURNAL_REF, TRAIL
 from pipeline.resume import unit_key
-from pipeline.stages.dedup import (Deduplicate, DeduplicateJournaled, Fingerprint, candidate_pairs,
+from pipeline.stages.dedup import (Deduplicate, DeduplicateJournaled, Fingerprint, candidate_pairs, exact_key,
                                    linked_members, shared_digests)
 from pipeline.stages.journal import JournalUnits, ReplayJournals
 from pipeline.stages.routing import KEPT
@@ -224,6 +224,16 @@ def test_linked_members_checks_only_pairs_not_yet_joined():
     assert linked_members([(c, d), (b, c), (d, a)], lambda x, y: True) == [(b, a), (c, a), (d, a)]
     assert linked_members([(a, b), (c, d)], lambda x, y: True) == [(b, a), (d, c)]
     assert linked_members([(a, b)], lambda x, y: False) == []
+
+
+def test_exact_keys_sort_as_the_nodes_of_one_content_do():
+    # exact groups are sorted on disk by these strings; the first must be the smallest node
+    ranks = [0.0, -0.0 + 0.0, 1.5, -1.5, -1e-300, 1e-300, 2.0**60, -(2.0**60), float("inf"), -0.25]
+    ids = ["a", "ab", "b", "", "é", "a\U0001F600", "B"]
+    nodes = [(rank, doc_id, "f" * 32) for rank in ranks for doc_id in ids]
+    random.Random(3).shuffle(nodes)
+    assert sorted(nodes, key=exact_key) == sorted(nodes)
+    assert all(exact_key(node).startswith("f" * 32) for node in nodes)
 
 
 def test_star_steps():

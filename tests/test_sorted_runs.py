@@ -50,3 +50,27 @@ def test_no_pairs_make_no_groups(tmp_path):
         return pipeline | beam.Create([]) | GroupOnDisk(str(tmp_path / "scratch"), "test", 3, _SortedGroup())
 
     assert _groups(tmp_path, "disk", on_disk) == []
+
+
+class _FirstAndRest(beam.DoFn):
+    """(prefix, values in key order) → the first value on "first", the rest as one JSON line."""
+
+    def process(self, group):
+        prefix, values = group
+        yield beam.pvalue.TaggedOutput("first", json.dumps([prefix, next(values)]))
+        yield json.dumps([prefix, list(values)])
+
+
+def test_a_prefix_groups_keys_and_orders_each_group_by_the_whole_key(tmp_path):
+    pairs = [(f"{group}{rank:03d}", rank) for group in ("aa", "ab", "zz") for rank in (7, 3, 11, 5)]
+    pairs.reverse()
+
+    def on_disk(pipeline):
+        out = (pipeline | beam.Create(pairs)
+               | GroupOnDisk(str(tmp_path / "scratch"), "test", 2, _FirstAndRest(), run_mb=1e-5, prefix=2,
+                             tags=("first",), main="rest"))
+        return (out["first"], out["rest"]) | beam.Flatten()
+
+    assert _groups(tmp_path, "disk", on_disk) == sorted(
+        [json.dumps([group, 3]) for group in ("aa", "ab", "zz")]
+        + [json.dumps([group, [5, 7, 11]]) for group in ("aa", "ab", "zz")])

@@ -16,7 +16,8 @@ pair's shingles are computed from the texts read back. The steps (`DuplicateVerd
    are sorted on disk (`pipeline.stages.sorted_rows`), and those found twice or more make
    `Shared`; on web text nearly every one is a single document's, so what follows is a small
    part of the corpus;
-3. exact: group the documents whose content hash is shared, keep the first node of each group;
+3. exact: group the documents whose content hash is shared, on disk and in node order
+   (`pipeline.stages.sorted_runs`), keep the first node of each group;
 4. near: group survivors by the LSH buckets they share, on disk (`pipeline.stages.sorted_runs`:
    their number grows with the corpus); in each bucket, confirm candidate pairs
    by the true Jaccard of their shingle sets (`linked_members`: a pair already joined through
@@ -33,7 +34,7 @@ What a step holds in memory at once is reported as Beam distribution metrics (na
 "dedup"; the largest value is the one to watch as a corpus grows): `shingle_set_bytes` per
 document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `verify_shingle_bytes`
 (the shingle sets one bucket holds at once to confirm its pairs; at most `all_pairs_bucket_limit`
-of them), and `exact_group_size` (documents sharing a text; read in two passes, never held); the
+of them), and `exact_group_size` (documents sharing a text; read in one pass, never held); the
 counter `jaccard_checks` says how many pairs were compared. No step
 collects a whole PCollection in memory (the count sorts its rows on disk), and connected
 components report their own neighbourhoods.
@@ -46,7 +47,7 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
+import struct
 from collections import OrderedDict
 from typing import Any, Callable, Collection, Iterable, NamedTuple
 
@@ -75,9 +76,11 @@ NEAR_DUPLICATE = "near_duplicate"
 LINE_DEDUP_EMPTY = "line_dedup_empty"
 
 _BANDS = "bands"
-# LSH buckets are grouped on disk in this many shards: merged one at a time locally, in parallel
-# on a cluster.
-_BUCKET_SHARDS = 16
+# Exact groups and LSH buckets wait on disk in this many shards: merged one at a time locally, in
+# parallel on a cluster.
+_GROUP_SHARDS = 16
+_CONTENT_HASH_CHARS = 32  # `content_hash` is 128 bits in hexadecimal
+_ALL_BITS = (1 << 64) - 1
 _REPEATED = "repeated"
 
 _SHINGLE_SET_BYTES = Metrics.distribution(STAGE, "shingle_set_bytes")
@@ -247,42 +250,49 @@ def _text_holder(doc: dict[str, Any]) -> dict[str, Any]:
     return {key: doc[key] for key in ("lang", "text", TEXT_REF) if key in doc}
 
 
-def _packed(value: Any) -> bytes:
-    # What dedup's groupings carry travels pickled, one bytes object each: FnApiRunner holds a
-    # shuffle's values decoded until the stage that reads them runs, and a survivor decoded is some
-    # forty Python objects (its band keys among them), three times its pickled size.
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+def _rank_order(rank: float) -> str:
+    """`rank` as 16 hexadecimal digits that sort as the number does (its IEEE bits, the sign
+    flipped for positive numbers and all bits for negative ones)."""
+    bits = struct.unpack(">Q", struct.pack(">d", rank))[0]
+    return f"{bits ^ _ALL_BITS if bits >> 63 else bits | 1 << 63:016x}"
+
+
+def exact_key(node: Node) -> str:
+    """The content hash, then what orders nodes of one content: a string that sorts as the node."""
+    return node[2] + _rank_order(node[0]) + node[1]
 
 
 def _nodes(doc, config: DedupConfig, shared: Shared):
-    """doc → (content hash, packed survivor) when another document may share its text (exact
-    dedup groups those), else the survivor itself: (node, band keys, text holder), the holder
-    (where its text is) only when a bucket it falls in may pair it, for the Jaccard check to read."""
+    """doc → (`exact_key`, survivor) when another document may share its text (exact dedup groups
+    those), else the survivor itself: (node, band keys, text holder), the holder (where its text
+    is) only when a bucket it falls in may pair it, for the Jaccard check to read."""
     node = node_of(doc)
     keys = doc[FINGERPRINT][1]
     paired = config.near and config.verify_jaccard and any(holds(shared.band_keys, key_digest(key)) for key in keys)
     survivor = (node, keys, _text_holder(doc) if paired else None)
     if config.exact and holds(shared.contents, text_digest(node[2])):
-        yield node[2], _packed(survivor)
+        yield exact_key(node), survivor
     else:
         yield beam.pvalue.TaggedOutput(_BANDS, survivor)
 
 
-def _exact_groups(grouped):
-    """Per content hash: the smallest node survives (with its band keys and text holder); every
-    other document is a duplicate of it. Two passes over the group (Beam's grouped values can be
-    iterated again), so however many copies a text has, they are never all held in memory."""
-    _, members = grouped
-    survivor = min(map(pickle.loads, members), key=lambda member: member[0])
-    keeper = survivor[0]
-    yield beam.pvalue.TaggedOutput(_BANDS, survivor)
-    size = 0
-    for node, *_ in map(pickle.loads, members):
-        size += 1
-        # Records sharing the keeper's id and text are told apart by the route, not here.
-        if _doc_key(node) != _doc_key(keeper):
-            yield node, keeper
-    _EXACT_GROUP_SIZE.update(size)
+class _ExactGroup(beam.DoFn):
+    """(content hash, the survivors of its documents in node order) → the first survives, with its
+    band keys and text holder (on `_BANDS`); every other document is a duplicate of it: (node,
+    keeper). Read in one pass, so however many copies a text has, they are never all in memory."""
+
+    def process(self, grouped):
+        _, members = grouped
+        survivor = next(members)
+        keeper = survivor[0]
+        yield beam.pvalue.TaggedOutput(_BANDS, survivor)
+        size = 1
+        for node, *_ in members:
+            size += 1
+            # Records sharing the keeper's id and text are told apart by the route, not here.
+            if _doc_key(node) != _doc_key(keeper):
+                yield node, keeper
+        _EXACT_GROUP_SIZE.update(size)
 
 
 def _bucket_entries(survivor, shared: Shared):
@@ -493,11 +503,9 @@ class DuplicateVerdicts(beam.PTransform):
         survivors = [nodes[_BANDS]]
         exact_duplicates = None
         if config.exact:
-            exact = (
-                nodes["main"]
-                | "GroupByContent" >> beam.GroupByKey()
-                | "PickExactKeeper" >> beam.FlatMap(_exact_groups).with_output_types(_KeyedAny).with_outputs(_BANDS, main="duplicates")
-            )
+            exact = nodes["main"] | "ExactGroups" >> GroupOnDisk(
+                self._scratch_dir, "exact", _GROUP_SHARDS, _ExactGroup(), prefix=_CONTENT_HASH_CHARS,
+                tags=(_BANDS,), main="duplicates")
             survivors.append(exact[_BANDS])
             exact_duplicates = exact["duplicates"]
 
@@ -509,7 +517,7 @@ class DuplicateVerdicts(beam.PTransform):
                             for i, group in enumerate(survivors))
             near_roots = (
                 entries
-                | "LinkBuckets" >> GroupOnDisk(self._scratch_dir, "buckets", _BUCKET_SHARDS, _LinkBucket(config))
+                | "LinkBuckets" >> GroupOnDisk(self._scratch_dir, "buckets", _GROUP_SHARDS, _LinkBucket(config))
                 | "DistinctLinks" >> beam.Distinct()
                 | "Components" >> ConnectedComponents(config.max_cc_rounds)
             )

@@ -53,22 +53,25 @@ def merged_runs(runs: list[str]) -> Iterator[tuple[str, bytes]]:
         yield from heapq.merge(*(_run_rows(stack, run) for run in runs), key=lambda row: row[0])
 
 
-def merged_groups(runs: list[str]) -> Iterator[tuple[str, Iterator[Any]]]:
-    """(key, its values, unpickled, as they come) for every key of the run files `runs`, in key order."""
-    for key, rows in itertools.groupby(merged_runs(sorted(runs)), key=lambda row: row[0]):
+def merged_groups(runs: list[str], prefix: int | None = None) -> Iterator[tuple[str, Iterator[Any]]]:
+    """(key, its values, unpickled, in key order) for every key of the run files `runs`, in key
+    order; with `prefix`, a group is every key that starts with the same `prefix` characters."""
+    for key, rows in itertools.groupby(merged_runs(sorted(runs)), key=lambda row: row[0][:prefix]):
         yield key, (pickle.loads(payload) for _, payload in rows)
 
 
 class SortedRuns(beam.DoFn):
     """(key, value) → nothing, until `run_bytes` of pickled values have come: then one run file
-    per shard they fall in, sorted by key, and (shard, run file) for each. Keys are strings; what
-    is left goes out at the bundle's end."""
+    per shard they fall in (by a stable hash of the key, or of its first `prefix` characters),
+    sorted by key, and (shard, run file) for each. Keys are strings; what is left goes out at the
+    bundle's end."""
 
-    def __init__(self, scratch_dir: str, name: str, num_shards: int, run_bytes: int):
+    def __init__(self, scratch_dir: str, name: str, num_shards: int, run_bytes: int, prefix: int | None = None):
         self._scratch_dir = scratch_dir
         self._name = name
         self._num_shards = num_shards
         self._run_bytes = run_bytes
+        self._prefix = prefix
 
     def setup(self):
         ensure_dir(self._scratch_dir)
@@ -80,7 +83,7 @@ class SortedRuns(beam.DoFn):
     def process(self, pair):
         key, value = pair
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self._buffered.setdefault(bucket(key, self._num_shards), []).append((key, payload))
+        self._buffered.setdefault(bucket(key[:self._prefix], self._num_shards), []).append((key, payload))
         self._size += len(payload)
         if self._size >= self._run_bytes:
             yield from self._flush()
@@ -96,25 +99,27 @@ class SortedRuns(beam.DoFn):
         self._buffered, self._size = {}, 0
 
 
-def sorted_runs(streams: tuple, scratch_dir: str, name: str, num_shards: int, run_bytes: int):
+def sorted_runs(streams: tuple, scratch_dir: str, name: str, num_shards: int, run_bytes: int,
+                prefix: int | None = None):
     """The (shard, run file) of every run that `SortedRuns` cuts from the (key, value) `streams`
     (each sorted into runs as it comes, never flattened first: a runner may hold a flatten)."""
-    runs = tuple(stream | f"SortedRuns{i}" >> beam.ParDo(SortedRuns(scratch_dir, name, num_shards, run_bytes))
+    runs = tuple(stream | f"SortedRuns{i}" >> beam.ParDo(SortedRuns(scratch_dir, name, num_shards, run_bytes, prefix))
                  for i, stream in enumerate(streams))
     return runs | "AllRuns" >> beam.Flatten()
 
 
 class _GroupsOfShard(beam.DoFn):
-    """shard → what `group_fn` (a DoFn taking (key, values)) gives for each key of the shard's runs."""
+    """shard → what `group_fn` (a DoFn taking (key, values)) gives for each group of the shard's runs."""
 
-    def __init__(self, group_fn: beam.DoFn):
+    def __init__(self, group_fn: beam.DoFn, prefix: int | None):
         self._group_fn = group_fn
+        self._prefix = prefix
 
     def setup(self):
         self._group_fn.setup()
 
     def process(self, shard: int, runs: "Mapping[int, list[str]]"):
-        for group in merged_groups(runs[shard]):
+        for group in merged_groups(runs[shard], self._prefix):
             yield from self._group_fn.process(group)
 
     def teardown(self):
@@ -126,19 +131,31 @@ class GroupOnDisk(beam.PTransform):
     then `beam.ParDo(group_fn)`, for (key, value) pairs with string keys, but with the groups on disk
     (runs of at most `run_mb` of pickled values, under `scratch_dir`, which the caller deletes once
     the run is over) and each group's values a one-pass iterator. `streams` is a PCollection or a
-    tuple of them. `group_fn` must not need `start_bundle` or `finish_bundle`."""
+    tuple of them. `group_fn` must not need `start_bundle` or `finish_bundle`.
 
-    def __init__(self, scratch_dir: str, name: str, num_shards: int, group_fn: beam.DoFn, run_mb: float = 8.0):
+    With `prefix`, a group is every key that starts with the same `prefix` characters (its shard
+    is that of the prefix) and its values come in the order of their whole keys: a secondary
+    sort. With `tags`, `group_fn` also yields `TaggedOutput`s of those tags, and the result is
+    the outputs, the main one under `main`."""
+
+    def __init__(self, scratch_dir: str, name: str, num_shards: int, group_fn: beam.DoFn, run_mb: float = 8.0,
+                 prefix: int | None = None, tags: tuple[str, ...] = (), main: str = "main"):
         super().__init__()
         self._scratch_dir = scratch_dir
         self._name = name
         self._num_shards = num_shards
         self._group_fn = group_fn
         self._run_bytes = max(1, int(run_mb * 1024**2))
+        self._prefix = prefix
+        self._tags = tags
+        self._main = main
 
     def expand(self, streams):
         streams = streams if isinstance(streams, tuple) else (streams,)
-        runs = sorted_runs(streams, self._scratch_dir, self._name, self._num_shards, self._run_bytes)
+        runs = sorted_runs(streams, self._scratch_dir, self._name, self._num_shards, self._run_bytes, self._prefix)
+        groups = beam.ParDo(_GroupsOfShard(self._group_fn, self._prefix), beam.pvalue.AsMultiMap(runs))
+        if self._tags:
+            groups = groups.with_outputs(*self._tags, main=self._main)
         return (streams[0].pipeline
                 | "AllShards" >> beam.Create(list(range(self._num_shards)))
-                | "Groups" >> beam.ParDo(_GroupsOfShard(self._group_fn), beam.pvalue.AsMultiMap(runs)))
+                | "Groups" >> groups)
