@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -169,6 +170,8 @@ def _tree_rss(root: int) -> tuple[int, int]:
 
 
 def measure(repo: Path, files: list[Path], out: Path, workers: int | None) -> dict:
+    # A killed earlier run leaves its work folder, and `clean` would resume from it: start afresh.
+    shutil.rmtree(out, ignore_errors=True)
     command = [sys.executable, "-m", "pipeline", "clean", "--input", *map(str, files), "--output", str(out),
                "--langs", "en"]
     if workers is not None:
