@@ -7,7 +7,8 @@ candidate pairs, whose number grows with the square of a bucket's size: each buc
 where it is grouped. Each document is then routed by a lookup of the verdicts on its key, in a
 table on disk that holds the duplicates alone (`pipeline.stages.lookup`: only its index is in
 memory, 16 bytes a duplicate). When texts are spilled (`pipeline.stages.spill`) a candidate
-pair's shingles are computed from the texts read back. The steps (`DuplicateVerdicts`, then `RouteDuplicates`):
+pair's shingles are computed from the texts read back. The steps (`DuplicateVerdicts`, then
+`RouteDuplicates`):
 
 1. fingerprint every document (pure functions from `pipeline.text`): `Fingerprint` does it where
    the text is, before it is spilled; a document that reaches `Deduplicate` without one gets it
@@ -18,11 +19,10 @@ pair's shingles are computed from the texts read back. The steps (`DuplicateVerd
    part of the corpus;
 3. exact: group the documents whose content hash is shared, on disk and in node order
    (`pipeline.stages.sorted_runs`), keep the first node of each group;
-4. near: group survivors by the LSH buckets they share, on disk (`pipeline.stages.sorted_runs`:
-   their number grows with the corpus); in each bucket, confirm candidate pairs
-   by the true Jaccard of their shingle sets (`linked_members`: a pair already joined through
-   others is not checked), each of the bucket's clusters leaving as a star on its first node; and
-   join the stars of all buckets with `ConnectedComponents`;
+4. near: group survivors by the LSH buckets they share, on disk too; in each bucket, confirm
+   candidate pairs by the true Jaccard of their shingle sets (`linked_members`: a pair already
+   joined through others is not checked), each of the bucket's clusters leaving as a star on its
+   first node; and join the stars of all buckets with `ConnectedComponents`;
 5. every document that is not its cluster's first node is rejected, `duplicate_of` naming the
    document its cluster keeps (an exact duplicate of a near duplicate points to that one too);
 6. optionally (`line_dedup`), lines shared by many kept documents are removed from all but the
@@ -35,8 +35,8 @@ What a step holds in memory at once is reported as Beam distribution metrics (na
 document, `lsh_bucket_size` (nodes of one LSH bucket, sorted to pair them), `verify_shingle_bytes`
 (the shingle sets one bucket holds at once to confirm its pairs; at most `all_pairs_bucket_limit`
 of them), and `exact_group_size` (documents sharing a text; read in one pass, never held); the
-counter `jaccard_checks` says how many pairs were compared. No step
-collects a whole PCollection in memory (the count sorts its rows on disk), and connected
+counter `jaccard_checks` says how many pairs were compared. No step collects a whole PCollection
+in memory (the count sorts its rows on disk, the groupings wait in sorted files), and connected
 components report their own neighbourhoods.
 
 A node's rank orders a cluster: 0 for every document under keep = "lowest_id", so the lowest id
