@@ -7,7 +7,6 @@ import re
 import select
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -22,16 +21,18 @@ LINE = re.compile(r"^pipeline clean: \d+s: files ([\d.]+)/12; ([\d.]+)/([\d.]+) 
                   r"docs read (\d+), extract (\d+), lang (\d+), quality (\d+), dedup (\d+)$")
 
 
-def _progress_folders():
-    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("webcorpus-progress-")}
+def _progress_folders(folder: Path) -> list[str]:
+    return [name for name in os.listdir(folder) if name.startswith("webcorpus-progress-")]
 
 
 def test_clean_away_from_a_terminal_prints_progress_lines(tmp_path):
-    before = _progress_folders()
+    # The run gets a temporary folder of its own: other tests running beside it make theirs.
+    run_tmp = tmp_path / "tmp"
+    run_tmp.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "pipeline", "clean", "--input", str(SAMPLE / "html"), "--output", str(tmp_path / "out"),
          "--langs", "all", "--workers", "2", "--set", "work.progress_seconds=0.2"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(run_tmp)}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     matches = [LINE.match(line) for line in lines]
@@ -45,7 +46,7 @@ def test_clean_away_from_a_terminal_prints_progress_lines(tmp_path):
     assert files <= 12 and percent <= 100 and read >= extract >= lang >= quality
     # reading ends long before the run does (dedup and the writers follow): a later line has its totals
     assert max(c[4] for c in counts) == stats["input_docs"] and max(c[0] for c in counts) == 12
-    assert _progress_folders() <= before                   # the run's totals folder is gone
+    assert _progress_folders(run_tmp) == []                # the run's totals folder is gone
     # the summary line gives the run's speed, as timing.json records it
     timing = json.loads((tmp_path / "out/timing.json").read_text())
     assert f"in {timing['wall_seconds']:.1f}s ({timing['docs_per_second']:,.1f} docs/s, " \
