@@ -481,7 +481,7 @@ def drop_fingerprint(doc: dict[str, Any]) -> dict[str, Any]:
 class DuplicateVerdicts(beam.PTransform):
     """`(counted, docs) | DuplicateVerdicts(config, scratch_dir)` → (verdicts, shared): (doc key,
     (reason, keeper node)) for every duplicate, and a singleton `Shared` (what two documents may
-    share; the count sorts its rows under `scratch_dir`).
+    share). The count's rows and the groupings' runs wait under `scratch_dir`.
 
     `counted` and `docs` are the same fingerprinted documents: one PCollection read twice, or two
     reads of the same journals (the local second pass), so that the counts are taken in one pass
@@ -548,8 +548,9 @@ class DuplicateVerdicts(beam.PTransform):
 class RouteDuplicates(beam.PTransform):
     """`docs | RouteDuplicates(verdicts, shared, scratch_dir)` → (kept, rejected), each a tuple of PCollections
     (not flattened: a runner that materialises a flatten would hold them all). Each document is
-    routed alone, by a side-input lookup of its key's verdicts, except the few whose key other
-    records may share, which are grouped first. Kept documents keep their fingerprints."""
+    routed alone, by a side-input lookup of its key's verdicts (a table written under
+    `scratch_dir`), except the few whose key other records may share, which are grouped first.
+    Kept documents keep their fingerprints."""
 
     def __init__(self, verdicts, shared, scratch_dir: str):
         super().__init__()
@@ -600,7 +601,8 @@ class DeduplicateJournaled(beam.PTransform):
 
 class Deduplicate(beam.PTransform):
     """Documents → (kept, rejected): one document per cluster of exact or near duplicates; the
-    counts sort their rows under `scratch_dir` (the caller deletes it once the run is over)."""
+    count, the groupings and the verdict table keep their files under `scratch_dir` (the caller
+    deletes it once the run is over)."""
 
     def __init__(self, config: DedupConfig, scratch_dir: str):
         super().__init__()

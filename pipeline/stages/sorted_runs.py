@@ -6,7 +6,8 @@ its pairs into runs of bounded size, sorted by key, one file per shard (a stable
 under a scratch folder; only the names of the run files cross a shuffle. A shard's runs are then
 merged back into key order, one shard per element, so on a cluster the shards are merged in
 parallel and locally one at a time. The writers (`pipeline.stages.write`) sort records this way,
-and dedup groups its LSH buckets this way (`GroupOnDisk`).
+dedup groups its exact duplicates and LSH buckets this way (`GroupOnDisk`), and its verdict table
+is sorted this way (`pipeline.stages.lookup`).
 """
 from __future__ import annotations
 
